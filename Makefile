@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 
 site:  ## build the static site into _build/html
 	$(PIP) install -q -r requirements.txt
-	$(PYTHON) -m jupyter_book build . -W -n --keep-going
+	jupyter-book build . -W -n --keep-going
 
 install-test:
 	$(PIP) install -q -r requirements-dev.txt
