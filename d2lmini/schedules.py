@@ -204,10 +204,23 @@ def init_momentum_lr_inside_states(params: Sequence[torch.Tensor]) -> list[dict[
 
 def momentum_lr_inside(params: Sequence[torch.Tensor], states: Sequence[dict[str, Any]],
                        hyperparams: Mapping[str, Any]) -> None:
-    """Momentum with the learning rate inside the velocity: v ← μ·v + lr·g, p ← p − v (not torch's form).
+    """Momentum with the learning rate inside the velocity: v ← μ·v + lr·g, p ← p − v (not torch's form)."""
+    lr, mu = hyperparams["lr"], hyperparams["momentum"]
+    with torch.no_grad():
+        for p, state in zip(params, states):
+            if state["velocity"] is None:
+                state["velocity"] = lr * p.grad
+            else:
+                state["velocity"].mul_(mu).add_(lr * p.grad)
+            state["prev_lr"] = lr
+            p.sub_(state["velocity"])
 
-    With ``hyperparams['correction']`` True, v is first rescaled by lr / (previous lr) (Goyal et al.'s momentum
-    correction), which makes it equal to torch's ``lr·b`` under any schedule.
+
+def momentum_corrected(params: Sequence[torch.Tensor], states: Sequence[dict[str, Any]],
+                       hyperparams: Mapping[str, Any]) -> None:
+    """:func:`momentum_lr_inside` with Goyal et al.'s momentum correction: v ← μ·(lr / lr_prev)·v + lr·g, p ← p − v.
+
+    The rescaling keeps v equal to torch's ``lr·b`` when the learning rate changes.
     """
     lr, mu = hyperparams["lr"], hyperparams["momentum"]
     with torch.no_grad():
@@ -215,8 +228,6 @@ def momentum_lr_inside(params: Sequence[torch.Tensor], states: Sequence[dict[str
             if state["velocity"] is None:
                 state["velocity"] = lr * p.grad
             else:
-                if hyperparams.get("correction", False):
-                    state["velocity"].mul_(lr / state["prev_lr"])
-                state["velocity"].mul_(mu).add_(lr * p.grad)
+                state["velocity"].mul_(mu * lr / state["prev_lr"]).add_(lr * p.grad)
             state["prev_lr"] = lr
             p.sub_(state["velocity"])
