@@ -57,7 +57,7 @@ def test_first_cell_installs_d2lmini_from_this_repository(path: Path) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_has_exercises_with_hidden_solutions(path: Path) -> None:
-    markdown = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+    markdown = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
                        if c["cell_type"] == "markdown")
     assert re.search(r"^#+ .*Exercises", markdown, re.M) or path.stem == "side_by_side"
     assert ":class: dropdown" in markdown or path.stem == "side_by_side"
