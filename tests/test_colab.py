@@ -15,9 +15,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
-# What Colab already has, at the versions of this environment (Colab keeps its own torch and numpy).
-PRESENT = ["torch", "numpy", "matplotlib", "ipykernel", "nbclient", "nbformat", "requests", "platformdirs",
-           "packaging"]
+# What Colab already has, at the versions of this environment (Colab keeps its own torch and numpy) — except
+# numpy, which is the lowest version the course claims (1.26), so this run also checks that claim.
+PRESENT = ["torch", "matplotlib", "ipykernel", "nbclient", "nbformat", "requests", "platformdirs", "packaging"]
+LOWEST_NUMPY = "numpy==1.26.4"
 
 
 def _version(name: str) -> str:
@@ -30,7 +31,7 @@ def test_a_chapter_runs_in_a_fresh_environment_from_an_empty_directory(tmp_path:
     env_dir = tmp_path / "env"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = str(env_dir / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", *(f"{n}=={_version(n)}" for n in PRESENT)],
+    subprocess.run([python, "-m", "pip", "install", "-q", *(f"{n}=={_version(n)}" for n in PRESENT), LOWEST_NUMPY],
                    check=True, capture_output=True)
     probe = [python, "-c", "import importlib.util as u; print(u.find_spec('d2lmini'))"]
     assert subprocess.run(probe, capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip() == "None"
@@ -55,11 +56,12 @@ def test_a_chapter_runs_in_a_fresh_environment_from_an_empty_directory(tmp_path:
     shutil.copy(ROOT / "data" / "airfoil_self_noise.dat", data_dir)
     run = ("import nbformat, nbclient; nb = nbformat.read('chapter.ipynb', 4); "
            "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute(); "
-           "import d2lmini, sys; print('d2lmini from', d2lmini.__file__)")
+           "import d2lmini, numpy; print('d2lmini from', d2lmini.__file__, 'numpy', numpy.__version__)")
     result = subprocess.run([python, "-c", run], cwd=workdir, capture_output=True, text=True,
                             env={"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path),
                                  "D2LMINI_DATA_DIR": str(data_dir), "MPLBACKEND": "Agg"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"d2lmini from {env_dir}" in result.stdout  # installed into the environment, not the checkout
+    assert "numpy 1.26.4" in result.stdout
     assert sorted(p.name for p in workdir.iterdir()) == ["chapter.ipynb"]  # nothing written beside the notebook
     assert sys.executable != python
