@@ -71,6 +71,8 @@ def check_equivalence(init_fn: Callable[[Sequence[torch.Tensor]], Any],
         raise TypeError(f"twin must be a torch.optim class such as torch.optim.SGD, got {twin!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < float("inf")):
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     torch.manual_seed(seed)
     ours = (default_model() if model is None else copy.deepcopy(model)).to(device=device, dtype=torch.float64)
     theirs = copy.deepcopy(ours)

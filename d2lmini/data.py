@@ -155,6 +155,11 @@ def load_array(data_arrays: tuple[torch.Tensor, ...], batch_size: int, is_train:
     """A DataLoader over tensors; when ``is_train`` it shuffles with its own generator seeded by ``seed``."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not data_arrays or not all(isinstance(a, torch.Tensor) for a in data_arrays):
+        raise TypeError("data_arrays must be a non-empty tuple of tensors, such as (features, labels)")
+    lengths = [len(a) for a in data_arrays]
+    if len(set(lengths)) != 1:
+        raise ValueError(f"data_arrays must all have the same number of rows, got {lengths}")
     generator = torch.Generator().manual_seed(seed) if is_train else None
     return DataLoader(TensorDataset(*data_arrays), batch_size, shuffle=is_train, generator=generator)
 

@@ -85,6 +85,8 @@ def train_2d(trainer: Trainer, states: Any, hyperparams: Mapping[str, Any],
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if not callable(f):
+        raise TypeError(f"f must be a function of (x1, x2), got {f!r}")
     x = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     if x.shape != (2,):
         raise ValueError(f"start must be a pair (x1, x2), got {start!r}")

@@ -90,6 +90,21 @@ def test_training_arguments_are_checked() -> None:
         d2lmini.train_2d(opt.sgd, opt.init_sgd_states, {}, f_seed, steps=0)
 
 
+def test_more_bad_input_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="same number of rows"):
+        d2lmini.load_array((torch.zeros(10, 5), torch.zeros(9)), batch_size=2)
+    with pytest.raises(TypeError, match="tuple of tensors"):
+        d2lmini.load_array(([1, 2], [3, 4]), batch_size=2)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="f must be a function"):
+        d2lmini.train_2d(opt.sgd, opt.init_sgd_states, {}, "x**2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="start must be a pair"):
+        d2lmini.train_2d(opt.sgd, opt.init_sgd_states, {}, f_seed, start=(1.0, 2.0, 3.0))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tolerance must be"):
+        d2lmini.check_equivalence(opt.init_sgd_states, opt.sgd, torch.optim.SGD, {}, tolerance=-1.0)
+    with pytest.raises(TypeError, match="twin must be a torch.optim class"):
+        d2lmini.check_equivalence(opt.init_sgd_states, opt.sgd, opt.sgd, {})  # type: ignore[arg-type]
+
+
 def test_plot_helpers_check_their_input() -> None:
     with pytest.raises(ValueError, match="trajectories is empty"):
         d2lmini.plot_trajectories(f_seed, {})
