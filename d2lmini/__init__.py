@@ -1,11 +1,13 @@
 """d2lmini: the small helper package of the deep-learning optimizers course.
 
 Modules: ``data`` (hash-checked data and loaders), ``optimizers`` (the from-scratch optimizers), ``training``
-(the 2-D runner and the airfoil loop), ``plotting`` (figures) and ``checks`` (proof of equality with torch.optim).
+(the 2-D runner and the airfoil loop), ``plotting`` (figures), ``checks`` (proof of equality with torch.optim),
+``schedules`` (learning-rate schedules and their torch twins) and ``benchmark`` (the optimizer comparison).
 Names that d2l readers know (``train_2d``, ``show_trace_2d``, ``get_data_ch11``, ``train_ch11``,
 ``train_concise_ch11``, ``Timer``, ``Animator``, ``try_gpu``, ``set_figsize``) keep their d2l names.
 """
 
+from . import benchmark, schedules
 from .checks import EquivalenceReport, check_equivalence
 from .data import DataError, download, get_data_ch11, load_airfoil, load_array
 from .optimizers import DEFAULTS, OPTIMIZERS, TWINS
@@ -28,5 +30,5 @@ __all__ = [
     "DEFAULTS", "OPTIMIZERS", "TWINS", "Animator", "DataError", "DivergenceError", "EquivalenceReport", "Timer",
     "TrainResult", "check_equivalence", "download", "get_data_ch11", "linreg", "load_airfoil", "load_array",
     "plot_losses", "plot_trajectories", "set_figsize", "show_trace_2d", "squared_loss", "train_2d", "train_ch11",
-    "train_concise_ch11", "try_gpu",
+    "train_concise_ch11", "try_gpu", "benchmark", "schedules",
 ]

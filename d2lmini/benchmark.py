@@ -106,7 +106,11 @@ def digits_task(steps: int = 300, batch_size: int = 128, hidden: int = 64, n_tra
                 n_val: int = 397) -> Task:
     """A 64 → hidden → 10 ReLU MLP on scikit-learn's 8×8 handwritten digits (1797 images, shipped with the package),
     standardized with the training split's statistics; the remaining images are split into validation and test."""
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as error:
+        raise ImportError("digits_task needs scikit-learn, which ships the digits data: "
+                          "pip install scikit-learn") from error
 
     digits = load_digits()
     X = torch.tensor(digits.data, dtype=torch.float32)
@@ -131,8 +135,8 @@ def linear10_task(steps: int = 200, batch_size: int = 64, n: int = 1500, noise: 
 
 
 def rosenbrock(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-    """Rosenbrock's non-convex valley, ``(1 − x1)² + 100·(x2 − x1²)²``; its minimum is 0 at (1, 1)."""
-    return (1 - x1) ** 2 + 100 * (x2 - x1**2) ** 2
+    """The course's scaled Rosenbrock valley, ``(1 − x1)² + 10·(x2 − x1²)²``: non-convex, minimum 0 at (1, 1)."""
+    return (1 - x1) ** 2 + 10 * (x2 - x1**2) ** 2
 
 
 class Point2D(nn.Module):
@@ -245,9 +249,9 @@ def _run(task: Task, optimizer: str, lr: float, seed: int, device: torch.device 
 
 
 def sweep(tasks: Sequence[Task], optimizers: Sequence[str], lrs: Sequence[float], seeds: Sequence[int],
-          device: torch.device | str | None = None, eval_every: int = 10) -> list[Run]:
-    """Every (task, optimizer, lr, seed) combination, in that nesting order."""
-    return [run(task, name, lr, seed, device=device, eval_every=eval_every)
+          device: torch.device | str | None = None, eval_every: int = 10, num_threads: int | None = 1) -> list[Run]:
+    """Every (task, optimizer, lr, seed) combination, in that nesting order (see :func:`run`)."""
+    return [run(task, name, lr, seed, device=device, eval_every=eval_every, num_threads=num_threads)
             for task in tasks for name in optimizers for lr in lrs for seed in seeds]
 
 
@@ -277,3 +281,13 @@ def best_lr(runs: Sequence[Run], task: str, optimizer: str, metric: str = "val_l
     if metric == "val_loss" and all(math.isnan(r.val_loss) for rs in by_lr.values() for r in rs if not r.diverged):
         metric = "train_loss"
     return min(by_lr, key=lambda lr: (mean_final_loss(by_lr[lr], metric), lr))
+
+
+def fastest_lr(runs: Sequence[Run], task: str, optimizer: str, target: float) -> float | None:
+    """The learning rate whose seeds reach the training loss ``target`` in the fewest steps on average, among those
+    where every seed reaches it (ties go to the smaller lr); None if no learning rate gets every seed there."""
+    by_lr: dict[float, list[int | None]] = {}
+    for r in select(runs, task=task, optimizer=optimizer):
+        by_lr.setdefault(r.lr, []).append(r.steps_to(target))
+    reached = {lr: float(np.mean(steps)) for lr, steps in by_lr.items() if None not in steps}  # type: ignore[arg-type]
+    return min(reached, key=lambda lr: (reached[lr], lr)) if reached else None

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch.optim import lr_scheduler
+
+from .optimizers import Hyperparams
 
 #: A schedule with its settings bound: step (or epoch) count ``t`` → learning rate.
 Schedule = Callable[[int], float]
@@ -27,12 +30,12 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], lr_scheduler.LRScheduler]
 
 
 def _check_count(name: str, key: str, value: Any, minimum: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name}: {key} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_positive(name: str, key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name}: {key} must be a finite number > 0, got {value!r}")
 
 
@@ -80,7 +83,7 @@ def warmup_cosine_lr(t: int, base_lr: float, warmup_steps: int, total_steps: int
     reaches ``eta_min`` at ``total_steps``: torch's ``SequentialLR([LinearLR, CosineAnnealingLR])``."""
     _check_count("warmup_cosine_lr", "t", t)
     _check_count("warmup_cosine_lr", "warmup_steps", warmup_steps, minimum=1)
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps <= warmup_steps:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps <= warmup_steps:
         raise ValueError(f"warmup_cosine_lr: total_steps must be an integer > warmup_steps ({warmup_steps}), "
                          f"got {total_steps!r}")
     if not 0 < start_factor <= 1:
@@ -150,9 +153,9 @@ def scheduled(update: Update, schedule: Schedule, lrs: list[float] | None = None
 def with_scheduler(optimizer_class: type[torch.optim.Optimizer], make_scheduler: SchedulerFactory,
                    lrs: list[float] | None = None) -> type[torch.optim.Optimizer]:
     """A subclass of ``optimizer_class`` that owns the scheduler ``make_scheduler(self)`` and steps it right after
-    each of its own ``step()`` calls (torch's order), so code that only calls ``optimizer.step()`` (``train_concise_ch11``,
-    ``check_equivalence``) trains on the schedule. ``param_groups[0]['lr']`` is appended to ``lrs`` just before each
-    step: the learning rate the step actually uses."""
+    each of its own ``step()`` calls (torch's order), so code that only calls ``optimizer.step()``
+    (``train_concise_ch11``, ``check_equivalence``) trains on the schedule. ``param_groups[0]['lr']`` is appended to
+    ``lrs`` just before each step: the learning rate the step actually uses."""
     if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
         raise TypeError(f"optimizer_class must be a torch.optim class such as torch.optim.SGD, got {optimizer_class!r}")
 
@@ -163,6 +166,16 @@ def with_scheduler(optimizer_class: type[torch.optim.Optimizer], make_scheduler:
             if lrs is not None:
                 self.register_step_pre_hook(lambda opt, args, kwargs: lrs.append(float(opt.param_groups[0]["lr"])))
             self.register_step_post_hook(lambda opt, args, kwargs: opt.scheduler.step())
+            # The scheduler replaced self.step by a wrapper that holds the optimizer only weakly; code that keeps
+            # nothing but ``optimizer.step`` (d2lmini's training loop does) would see the optimizer collected.
+            # This wrapper holds it strongly, and carries torch's mark so the scheduler does not warn about it.
+            torch_wrapper = self.step
+
+            def step(*args: Any, _optimizer: Any = self, **kwargs: Any) -> Any:
+                return torch_wrapper(*args, **kwargs)
+
+            step._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
+            self.step = step  # type: ignore[method-assign]
 
     Scheduled.__name__ = Scheduled.__qualname__ = f"{optimizer_class.__name__} + scheduler"
     return Scheduled
@@ -203,7 +216,7 @@ def init_momentum_lr_inside_states(params: Sequence[torch.Tensor]) -> list[dict[
 
 
 def momentum_lr_inside(params: Sequence[torch.Tensor], states: Sequence[dict[str, Any]],
-                       hyperparams: Mapping[str, Any]) -> None:
+                       hyperparams: Hyperparams) -> None:
     """Momentum with the learning rate inside the velocity: v ← μ·v + lr·g, p ← p − v (not torch's form)."""
     lr, mu = hyperparams["lr"], hyperparams["momentum"]
     with torch.no_grad():
@@ -217,7 +230,7 @@ def momentum_lr_inside(params: Sequence[torch.Tensor], states: Sequence[dict[str
 
 
 def momentum_corrected(params: Sequence[torch.Tensor], states: Sequence[dict[str, Any]],
-                       hyperparams: Mapping[str, Any]) -> None:
+                       hyperparams: Hyperparams) -> None:
     """:func:`momentum_lr_inside` with Goyal et al.'s momentum correction: v ← μ·(lr / lr_prev)·v + lr·g, p ← p − v.
 
     The rescaling keeps v equal to torch's ``lr·b`` when the learning rate changes.

@@ -64,7 +64,10 @@ def make_step(trainer: Trainer, states: Any, hyperparams: Mapping[str, Any],
     if not isinstance(hyperparams, Mapping):
         raise TypeError(f"hyperparams must be a dict such as {{'lr': 0.1}}, got {type(hyperparams).__name__}")
     if isinstance(trainer, type) and issubclass(trainer, torch.optim.Optimizer):
-        return trainer(params, **hyperparams).step
+        optimizer = trainer(params, **hyperparams)
+        # Call through the optimizer, which the closure keeps alive: a torch lr scheduler wraps `step` and holds
+        # the optimizer only by a weak reference.
+        return lambda: optimizer.step()
     if not callable(trainer):
         raise TypeError(f"trainer must be an update function or a torch.optim class, got {trainer!r}")
     state = states(params) if callable(states) else states

@@ -195,3 +195,18 @@ def test_used_lrs_sees_no_warning_in_torch_order() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         schedules.used_lrs(twin_of("warmup_cosine"), BASE_LR, 20)
+
+
+def test_with_scheduler_survives_when_only_step_is_kept() -> None:
+    import gc
+
+    recorded: list[float] = []
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    step = schedules.with_scheduler(torch.optim.SGD, twin_of("step"), recorded)([p], lr=BASE_LR).step
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(10):
+            p.grad = torch.ones_like(p)
+            step()
+    assert_close_lists(recorded, [schedule_of("step")(t) for t in range(10)], "only .step kept")
