@@ -11,7 +11,15 @@ from . import benchmark, schedules
 from .checks import EquivalenceReport, check_equivalence
 from .data import DataError, download, get_data_ch11, load_airfoil, load_array
 from .optimizers import DEFAULTS, OPTIMIZERS, TWINS
-from .plotting import Animator, plot_losses, plot_trajectories, set_figsize, show_trace_2d
+from .plotting import (
+    Animator,
+    animate_trajectories,
+    animation_html,
+    plot_losses,
+    plot_trajectories,
+    set_figsize,
+    show_trace_2d,
+)
 from .training import (
     DivergenceError,
     Timer,
@@ -30,5 +38,5 @@ __all__ = [
     "DEFAULTS", "OPTIMIZERS", "TWINS", "Animator", "DataError", "DivergenceError", "EquivalenceReport", "Timer",
     "TrainResult", "check_equivalence", "download", "get_data_ch11", "linreg", "load_airfoil", "load_array",
     "plot_losses", "plot_trajectories", "set_figsize", "show_trace_2d", "squared_loss", "train_2d", "train_ch11",
-    "train_concise_ch11", "try_gpu", "benchmark", "schedules",
+    "train_concise_ch11", "try_gpu", "benchmark", "schedules", "animate_trajectories", "animation_html",
 ]

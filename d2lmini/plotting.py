@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -9,11 +12,13 @@ import matplotlib.pyplot as plt
 import torch
 
 if TYPE_CHECKING:
+    from matplotlib.animation import FuncAnimation
     from matplotlib.axes import Axes
 
     from .training import TrainResult
 
 Trajectory = Sequence[tuple[float, float]]
+Limits = tuple[float, float]
 
 
 def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
@@ -26,31 +31,117 @@ def _check_trajectory(label: str, trajectory: Trajectory) -> None:
         raise ValueError(f"trajectory {label!r} must be a non-empty list of (x1, x2) pairs, as train_2d returns")
 
 
-def plot_trajectories(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                      trajectories: Mapping[str, Trajectory], ax: Axes | None = None,
-                      title: str | None = None, margin: float = 0.5) -> Axes:
-    """Draw each trajectory over the contours of ``f``, on a grid that covers every point plus ``margin``."""
+def _contour_box(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], trajectories: Mapping[str, Trajectory],
+                 ax: Axes, margin: float, xlim: Limits | None, ylim: Limits | None) -> tuple[Limits, Limits]:
+    """Check the trajectories, draw the contours of ``f`` over ``xlim`` × ``ylim`` (default: every point plus
+    ``margin``), label the axes; return the box drawn."""
     if not trajectories:
         raise ValueError("trajectories is empty; pass {label: train_2d(...)} for at least one run")
     for label, trajectory in trajectories.items():
         _check_trajectory(label, trajectory)
+    for name, lim in (("xlim", xlim), ("ylim", ylim)):
+        if lim is not None and (len(lim) != 2 or not lim[0] < lim[1]):
+            raise ValueError(f"{name} must be a pair (low, high) with low < high, got {lim!r}")
     points = torch.tensor([point for t in trajectories.values() for point in t], dtype=torch.float64)
-    low, high = points.min(0).values - margin, points.max(0).values + margin
-    x1, x2 = torch.meshgrid(torch.linspace(low[0], high[0], 200, dtype=torch.float64),
-                            torch.linspace(low[1], high[1], 200, dtype=torch.float64), indexing="ij")
+    low, high = (points.min(0).values - margin).tolist(), (points.max(0).values + margin).tolist()
+    (x_low, x_high), (y_low, y_high) = xlim or (low[0], high[0]), ylim or (low[1], high[1])
+    x1, x2 = torch.meshgrid(torch.linspace(x_low, x_high, 200, dtype=torch.float64),
+                            torch.linspace(y_low, y_high, 200, dtype=torch.float64), indexing="ij")
+    ax.contour(x1.numpy(), x2.numpy(), f(x1, x2).numpy(), levels=20, colors="#9ab", linewidths=0.6)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    return (x_low, x_high), (y_low, y_high)
+
+
+def plot_trajectories(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      trajectories: Mapping[str, Trajectory], ax: Axes | None = None,
+                      title: str | None = None, margin: float = 0.5, xlim: Limits | None = None,
+                      ylim: Limits | None = None) -> Axes:
+    """Draw each trajectory over the contours of ``f``, on a grid that covers every point plus ``margin``, or on
+    the box ``xlim`` × ``ylim`` where given (so that several panels can share one box)."""
     if ax is None:
         ax = plt.figure().gca()
-    ax.contour(x1.numpy(), x2.numpy(), f(x1, x2).numpy(), levels=20, colors="#9ab", linewidths=0.6)
+    _contour_box(f, trajectories, ax, margin, xlim, ylim)
+    if xlim is not None:
+        ax.set_xlim(xlim)
+    if ylim is not None:
+        ax.set_ylim(ylim)
     for label, trajectory in trajectories.items():
         ax.plot(*zip(*trajectory), "-o", markersize=2.5, linewidth=1, label=label)
     ax.plot(*trajectories[next(iter(trajectories))][0], "k*", markersize=8)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
     if len(trajectories) > 1:
         ax.legend(fontsize="small")
     if title:
         ax.set_title(title, fontsize="medium")
     return ax
+
+
+def animate_trajectories(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                         trajectories: Mapping[str, Trajectory], *, ax: Axes | None = None, interval: int = 200,
+                         every: int = 1, title: str | None = None, margin: float = 0.5,
+                         xlim: Limits | None = None, ylim: Limits | None = None) -> FuncAnimation:
+    """Animate the trajectories over the contours of ``f``: the frame of step ``k`` draws every run up to step ``k``.
+
+    There is one frame per point of the longest trajectory (shorter ones stay at their end), or, with ``every=n``,
+    one per ``n`` steps plus the last. ``interval`` is the delay between frames in milliseconds. Show it without a
+    kernel with ``IPython.display.HTML(animation_html(anim))``, after ``plt.close(fig)`` so that the figure is not
+    also stored as a still image.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    for name, value in (("interval", interval), ("every", every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if ax is None:
+        ax = plt.figure().gca()
+    box = _contour_box(f, trajectories, ax, margin, xlim, ylim)
+    ax.set_xlim(box[0])  # fixed: the lines grow frame by frame, the view does not follow them
+    ax.set_ylim(box[1])
+    paths = [ax.plot([], [], "-", linewidth=1, label=label)[0] for label in trajectories]
+    heads = [ax.plot([], [], "o", markersize=4, color=path.get_color())[0] for path in paths]
+    ax.plot(*trajectories[next(iter(trajectories))][0], "k*", markersize=8, zorder=3)
+    counter = ax.text(0.02, 0.96, "", transform=ax.transAxes, va="top", fontsize="small")
+    if len(trajectories) > 1:
+        ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    last = max(len(t) for t in trajectories.values()) - 1
+    steps = list(range(0, last, every)) + [last]
+
+    def draw(k: int) -> list[Any]:
+        for trajectory, path, head in zip(trajectories.values(), paths, heads):
+            shown = trajectory[:k + 1]
+            path.set_data(*zip(*shown))
+            head.set_data([shown[-1][0]], [shown[-1][1]])
+        counter.set_text(f"step {k}")
+        return [*paths, *heads, counter]
+
+    return FuncAnimation(ax.figure, draw, frames=steps, interval=interval, blit=False, repeat=True)
+
+
+def animation_html(anim: FuncAnimation, colors: int | None = 64) -> str:
+    """``anim.to_jshtml()``, the animation with its frames embedded, which plays in a web page with no kernel.
+
+    Two changes make it fit a static site: the Font Awesome stylesheet that matplotlib links from a CDN is left out
+    (the course's site ships Font Awesome, and loads nothing off-host), and each PNG frame is reduced to ``colors``
+    colors (Pillow's octree, no dithering), about four times smaller; ``colors=None`` keeps the frames as drawn.
+    """
+    if colors is not None and (isinstance(colors, bool) or not isinstance(colors, int) or not 2 <= colors <= 256):
+        raise ValueError(f"colors must be an integer from 2 to 256, or None, got {colors!r}")
+    html = re.sub(r"<link\s[^>]*href=\"https?://[^\"]*\"[^>]*>\s*", "", anim.to_jshtml())
+    if colors is None:
+        return html
+
+    def reduce(match: re.Match[str]) -> str:
+        from PIL import Image
+
+        frame = Image.open(io.BytesIO(base64.b64decode(match.group(2).replace("\\\n", "")))).convert("RGB")
+        buffer = io.BytesIO()
+        frame.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+            buffer, format="png", optimize=True)
+        return f'{match.group(1)}{base64.b64encode(buffer.getvalue()).decode("ascii")}"'
+
+    return re.sub(r'(frames\[\d+\] = "data:image/png;base64,)([^"]*)"', reduce, html)
 
 
 def show_trace_2d(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], results: Trajectory,
