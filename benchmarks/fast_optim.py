@@ -14,8 +14,8 @@ What makes them fast:
   go to the kernel in one small tensor ``s``, so the compiled code is reused at every step (a Python float would be
   baked into the code and force a recompilation per step).
 * **Dynamic shapes, buckets of same-size tensors.** Tensors are flattened and grouped by size; up to ``BUCKET`` of
-  one size go through one call (one compiled graph serves every size), which amortizes the ~20 µs that a compiled
-  call costs over many small tensors.
+  one size go through one call (one compiled graph per bucket length serves every size), which amortizes the
+  ~20 µs that a compiled call costs over many small tensors.
 
 Without a working compiler (``torch.compile`` raises), the same kernels run eagerly after one warning: correct,
 but no faster than a for-loop. Set ``fast_optim.COMPILE = False`` to choose that on purpose.
@@ -153,8 +153,9 @@ def _raise_recompile_limit(limit: int = 64) -> None:
             setattr(config, name, limit)
 
 
-def _runner(kernel: Callable[..., None], compiled: bool) -> Callable[..., None]:
-    if not compiled or not COMPILE or kernel in _EAGER_ONLY:
+def _runner(kernel: Callable[..., None]) -> Callable[..., None]:
+    """``kernel`` compiled (once per process), or ``kernel`` itself when compiling is off or has failed."""
+    if not COMPILE or kernel in _EAGER_ONLY:
         return kernel
     if kernel not in _COMPILED:
         _raise_recompile_limit()
@@ -197,30 +198,26 @@ def _scalar_dtype(dtype: torch.dtype) -> torch.dtype:
 def launch(kernel: Callable[..., None], rows: Sequence[tuple[tuple[float, ...], Sequence[torch.Tensor]]],
            **flags: Any) -> None:
     """Apply ``kernel`` to every parameter: ``rows`` holds, per parameter, its coefficients and its tensors
-    ``(p, g, *state buffers)``. Contiguous tensors with the same size, dtype, device and coefficients are flattened
-    and updated ``BUCKET`` at a time by one compiled call; other tensors (strided, or with fewer than 2 entries,
-    where dynamic shapes would specialize) run eagerly, one at a time."""
+    ``(p, g, *state buffers)``. Contiguous tensors are flattened; those with the same size, dtype, device and
+    coefficients are updated ``BUCKET`` at a time by one compiled call (the rest of a group one at a time). Sizes
+    are dynamic, so one compiled graph per bucket length serves every size."""
     groups: dict[tuple[Any, ...], list[Sequence[torch.Tensor]]] = {}
     for coeffs, tensors in rows:
         p = tensors[0]
-        if p.numel() >= 2 and all(t.is_contiguous() and t.dtype == p.dtype and t.device == p.device
-                                  for t in tensors):
-            key: tuple[Any, ...] = (coeffs, p.dtype, p.device, p.numel())
-            tensors = [t.view(-1) for t in tensors]
-        else:
-            key = (coeffs, p.dtype, p.device, "eager", id(p))
-        groups.setdefault(key, []).append(tensors)
-    for (coeffs, dtype, device, kind, *_), members in groups.items():
+        if p.dim() != 1 and all(t.is_contiguous() for t in tensors):
+            tensors = [t.view(-1).detach() for t in tensors]  # 1-D: one graph serves every shape
+        else:  # a plain tensor, not an nn.Parameter that requires grad: the same graph for both
+            tensors = [p.detach(), *tensors[1:]]
+        groups.setdefault((coeffs, p.dtype, p.device, tensors[0].shape), []).append(tensors)
+    run = _runner(kernel)
+    for (coeffs, dtype, device, _), members in groups.items():
         s = torch.tensor(coeffs, dtype=_scalar_dtype(dtype), device=device)
-        run = _runner(kernel, compiled=kind != "eager")
+        if hasattr(torch._dynamo, "mark_static"):
+            torch._dynamo.mark_static(s)  # its length is fixed: keep it out of the dynamic sizes
         full = len(members) - len(members) % BUCKET
         chunks = [members[i:i + BUCKET] for i in range(0, full, BUCKET)] + [[m] for m in members[full:]]
         for chunk in chunks:
             run(s, *(list(column) for column in zip(*chunk)), **flags)
-
-
-def _grads(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    return [p.grad for p in params]
 
 
 # ---------------------------------------------------------------- the optimizers (d2lmini's contract and state)
@@ -318,12 +315,15 @@ def adadelta(params: Sequence[torch.Tensor], states: Sequence[State], hyperparam
 
 def _adam_rows(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> list[Any]:
     beta1, beta2 = hp["betas"]
+    by_step: dict[int, tuple[float, ...]] = {}
     rows = []
     for p, state in zip(params, states):
         state["step"] += 1
         t = state["step"]
-        coeffs = (1 - beta1, beta2, 1 - beta2, math.sqrt(1 - beta2**t), hp["eps"], hp["lr"] / (1 - beta1**t),
-                  hp["weight_decay"], 1 - hp["lr"] * hp["weight_decay"])
+        if t not in by_step:
+            by_step[t] = (1 - beta1, beta2, 1 - beta2, math.sqrt(1 - beta2**t), hp["eps"], hp["lr"] / (1 - beta1**t),
+                          hp["weight_decay"], 1 - hp["lr"] * hp["weight_decay"])
+        coeffs = by_step[t]
         tensors = [p, p.grad, state["exp_avg"], state["exp_avg_sq"]]
         if hp["amsgrad"]:
             tensors.append(state_buffer(state, "max_exp_avg_sq", p))

@@ -9,15 +9,21 @@ For SGD, momentum, Adagrad, RMSProp, AdaDelta, Adam and AdamW it times one ``ste
 * ``torch_loop``, ``torch_foreach``, ``torch_fused``: torch.optim with ``foreach=False``, ``foreach=True`` and
   ``fused=True`` (the last only where torch has it for the device);
 * ``ceiling``: a reference kernel with the optimizer's access pattern (same number of arrays read and written,
-  almost no arithmetic), run through the same compiled buckets: the practical bandwidth ceiling.
+  almost no arithmetic), run through the same compiled buckets: the practical bandwidth ceiling;
+* ``copy``: ``torch._foreach_copy_`` of every gradient into a buffer (8 B/param in fp32), the plainest measure of
+  memory bandwidth (a copy into another array also pays, unseen, for reading the destination's cache lines before
+  writing them; in-place updates do not);
+* ``add``: ``torch._foreach_add_`` of every gradient into a buffer, in place (12 B/param), an eager kernel with
+  SGD's access pattern.
 
 Sizes run from 1e5 to 1e8 parameters (``--quick``: up to 1e7), in two layouts: ``large`` (4 tensors) and
 ``small`` (tensors of 10,000 entries). All implementations update the same parameters (fp32, random gradient),
 each with its own state; each gets ``WARMUP`` untimed steps (the first compiles), then in every repeat each
 implementation runs once, in a rotating order, so that a load spike on a shared machine hits all of them alike.
 The median over repeats is reported as ms/step, with the bytes a step must move (reads + writes of whole
-arrays: fp32 SGD 12 B/param, momentum/Adagrad/RMSProp 20, Adam/AdamW/AdaDelta 28), the achieved GB/s, and the
-fraction of the ceiling's bandwidth reached (ceiling time / implementation time).
+arrays: fp32 SGD 12 B/param, momentum/Adagrad/RMSProp 20, Adam/AdamW/AdaDelta 28), the achieved GB/s, the
+fraction of the ceiling's bandwidth reached (ceiling time / implementation time) and the fraction of the copy's
+GB/s.
 
 The last line printed is the headline, for Adam at the largest size (≥ 1e7) in the ``large`` layout:
 ``adam: scratch_fast/torch_fused=<time ratio> torch_fused/ceiling=<bandwidth fraction>``.
@@ -58,7 +64,9 @@ FLOPS: dict[str, int] = {"sgd": 2,        # p − lr·g
                          "adadelta": 16,  # v update (4), √(v + eps) (2), √(u + eps) (2), ÷, ·g, u update (4), p − lr·Δ
                          "adam": 13,      # m update (3), v update (4), √v ÷ bc2 + eps (3), step·m ÷ (…) (2), p − …
                          "adamw": 14}     # Adam's 13 and θ·(1 − lr·λ)
-IMPLEMENTATIONS = ("scratch", "scratch_fast", "torch_loop", "torch_foreach", "torch_fused", "ceiling")
+IMPLEMENTATIONS = ("scratch", "scratch_fast", "torch_loop", "torch_foreach", "torch_fused", "ceiling", "copy", "add")
+#: Bytes per parameter of the reference kernels that do not follow the optimizer's access pattern, in elements.
+REFERENCE_ELEMENTS = {"copy": 2, "add": 3}
 SIZES = (10**5, 10**6, 10**7, 10**8)
 QUICK_SIZES = (10**5, 10**6, 10**7)
 LAYOUTS = ("large", "small")
@@ -126,9 +134,11 @@ def fused_available(name: str, device: torch.device | str) -> bool:
 
 
 def implementations(name: str, params: Sequence[torch.Tensor], which: Iterable[str],
-                    device: torch.device | str) -> dict[str, Callable[[], None]]:
-    """One zero-argument step function per implementation, each with its own optimizer state."""
-    hp = HYPERPARAMS[name]
+                    device: torch.device | str, hyperparams: dict[str, Any] | None = None
+                    ) -> dict[str, Callable[[], None]]:
+    """One zero-argument step function per implementation, each with its own optimizer state
+    (``hyperparams``: default ``HYPERPARAMS[name]``)."""
+    hp = HYPERPARAMS[name] if hyperparams is None else hyperparams
     steps: dict[str, Callable[[], None]] = {}
     for impl in which:
         if impl in ("scratch", "scratch_fast"):
@@ -145,9 +155,23 @@ def implementations(name: str, params: Sequence[torch.Tensor], which: Iterable[s
             k = ACCESS[name][0] - 2
             buffers = [[torch.zeros_like(p) for _ in range(k)] for p in params]
             steps[impl] = lambda buffers=buffers: fast_optim.reference_step(params, buffers)
+        elif impl == "copy":
+            targets, grads = [torch.empty_like(p) for p in params], [p.grad for p in params]
+            steps[impl] = lambda targets=targets, grads=grads: _copy(targets, grads)
+        elif impl == "add":
+            targets, grads = [torch.zeros_like(p) for p in params], [p.grad for p in params]
+            steps[impl] = lambda targets=targets, grads=grads: torch._foreach_add_(targets, grads)
         else:
             raise ValueError(f"unknown implementation {impl!r}; expected one of {IMPLEMENTATIONS}")
     return steps
+
+
+def _copy(targets: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+    if hasattr(torch, "_foreach_copy_"):
+        torch._foreach_copy_(targets, sources)
+    else:  # torch < 2.1
+        for t, s in zip(targets, sources):
+            t.copy_(s)
 
 
 def _sync(device: torch.device) -> None:
@@ -195,8 +219,11 @@ def measure(names: Sequence[str] = NAMES, sizes: Sequence[int] = QUICK_SIZES, la
             for name in names:
                 steps = implementations(name, params, impls, device)
                 times, first = time_steps(steps, repeats, device, warmup)
+                itemsize = params[0].element_size()
                 batch = [Record(name, impl, layout, n_params, len(params), statistics.median(ts), ts, first[impl],
-                                bytes_per_param(name, params[0].dtype)) for impl, ts in times.items()]
+                                REFERENCE_ELEMENTS[impl] * itemsize if impl in REFERENCE_ELEMENTS
+                                else bytes_per_param(name, params[0].dtype))
+                         for impl, ts in times.items()]
                 del steps
                 records.extend(batch)
                 if report is not None:
@@ -206,15 +233,18 @@ def measure(names: Sequence[str] = NAMES, sizes: Sequence[int] = QUICK_SIZES, la
 
 
 def format_batch(batch: Sequence[Record]) -> str:
-    """A small table: one line per implementation, with ms/step, GB/s and the fraction of the ceiling."""
-    head = batch[0]
+    """A small table: one line per implementation, with ms/step, GB/s, and the fractions of the ceiling's and the
+    copy's bandwidth."""
+    head = next(r for r in batch if r.impl not in REFERENCE_ELEMENTS)
     ceiling = next((r for r in batch if r.impl == "ceiling"), None)
+    copy = next((r for r in batch if r.impl == "copy"), None)
     lines = [f"{head.optimizer} · {head.n_params:.0e} params in {head.n_tensors} tensors ({head.layout}) · "
              f"{head.bytes_per_param} B/param"]
     for r in batch:
-        frac = f"{ceiling.ms / r.ms:5.2f}" if ceiling is not None else "  n/a"
-        lines.append(f"  {r.impl:<14}{r.ms:10.3f} ms/step {r.gb_per_s:8.1f} GB/s  of ceiling {frac}"
-                     f"   (first call {r.first_ms:.0f} ms)")
+        of_ceiling = f"{r.gb_per_s / ceiling.gb_per_s:5.2f}" if ceiling is not None else "  n/a"
+        of_copy = f"{r.gb_per_s / copy.gb_per_s:5.2f}" if copy is not None else "  n/a"
+        lines.append(f"  {r.impl:<14}{r.ms:10.3f} ms/step {r.gb_per_s:8.1f} GB/s  of ceiling {of_ceiling}"
+                     f"  of copy {of_copy}   (first call {r.first_ms:.0f} ms)")
     return "\n".join(lines)
 
 
@@ -273,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> list[Record]:
     parser.add_argument("--quick", action="store_true", help="sizes up to 1e7 (default: up to 1e8)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5, 7 without --quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 15 with --quick, 9 without)")
     parser.add_argument("--optimizers", default=",".join(NAMES), help="comma-separated subset of " + ",".join(NAMES))
     parser.add_argument("--sizes", default=None, help="comma-separated parameter counts, e.g. 1e5,1e6 (overrides "
                         "--quick's and the default sizes)")
@@ -284,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> list[Record]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    repeats = args.repeats or (5 if args.quick else 7)
+    repeats = args.repeats or (15 if args.quick else 9)
     meta = environment(device)
     print("step_speed · " + " · ".join(f"{k}={v}" for k, v in meta.items()), flush=True)
     sizes = ([int(float(x)) for x in args.sizes.split(",")] if args.sizes
@@ -297,8 +327,8 @@ def main(argv: Sequence[str] | None = None) -> list[Record]:
     if args.save is not None:
         save(args.save, meta, records)
         print(f"saved to {args.save}")
-    try:
-        print(headline(records), flush=True)
+    try:  # at the largest size ≥ 1e7, or the largest size when --sizes stays below 1e7
+        print(headline(records, min_params=min(10**7, max(sizes))), flush=True)
     except ValueError as error:  # a subset without Adam, or sizes below 1e7
         print(f"adam: no headline ({error})", flush=True)
     return records
