@@ -61,3 +61,11 @@ def test_has_exercises_with_hidden_solutions(path: Path) -> None:
                        if c["cell_type"] == "markdown")
     assert re.search(r"^#+ .*Exercises", markdown, re.M) or path.stem == "side_by_side"
     assert ":class: dropdown" in markdown or path.stem == "side_by_side"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_control_characters_in_sources(path: Path) -> None:
+    # A "\b" in a Python string that builds markdown turns $\beta$ into a backspace and "eta" on the page.
+    for cell in json.loads(path.read_text())["cells"]:
+        source = "".join(cell["source"])
+        assert not [c for c in source if ord(c) < 32 and c not in "\n\t"], source[:80]
