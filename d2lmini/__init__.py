@@ -1,6 +1,6 @@
 """d2lmini: the small helper package of the deep-learning optimizers course.
 
-Modules: ``data`` (hash-checked data and loaders), ``optimizers`` (the from-scratch optimizers), ``training``
+Modules: ``data`` (the shipped, hash-checked data and its loaders), ``optimizers`` (the from-scratch optimizers), ``training``
 (the 2-D runner and the airfoil loop), ``plotting`` (figures), ``checks`` (proof of equality with torch.optim),
 ``schedules`` (learning-rate schedules and their torch twins) and ``benchmark`` (the optimizer comparison).
 Names that d2l readers know (``train_2d``, ``show_trace_2d``, ``get_data_ch11``, ``train_ch11``,
@@ -9,7 +9,16 @@ Names that d2l readers know (``train_2d``, ``show_trace_2d``, ``get_data_ch11``,
 
 from . import benchmark, schedules
 from .checks import EquivalenceReport, check_equivalence
-from .data import DataError, download, get_data_ch11, load_airfoil, load_array
+from .data import (
+    CharVocab,
+    DataError,
+    data_file,
+    get_data_ch11,
+    load_airfoil,
+    load_array,
+    load_time_machine,
+    time_machine_split,
+)
 from .optimizers import DEFAULTS, OPTIMIZERS, TWINS
 from .plotting import (
     Animator,
@@ -36,7 +45,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULTS", "OPTIMIZERS", "TWINS", "Animator", "DataError", "DivergenceError", "EquivalenceReport", "Timer",
-    "TrainResult", "check_equivalence", "download", "get_data_ch11", "linreg", "load_airfoil", "load_array",
+    "TrainResult", "check_equivalence", "data_file", "CharVocab", "load_time_machine",
+    "time_machine_split", "get_data_ch11", "linreg", "load_airfoil", "load_array",
     "plot_losses", "plot_trajectories", "set_figsize", "show_trace_2d", "squared_loss", "train_2d", "train_ch11",
     "train_concise_ch11", "try_gpu", "benchmark", "schedules", "animate_trajectories", "animation_html",
 ]

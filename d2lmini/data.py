@@ -1,10 +1,14 @@
-"""The course's data: a registry of files with their SHA-256, a hash-checked cache, and the airfoil loaders."""
+"""The course's data: two small files that ship with it, hash-checked on every load, and their loaders.
+
+``airfoil_self_noise.dat`` (UCI, CC BY 4.0) and ``timemachine.txt`` (H. G. Wells, public domain) live in ``data/`` of a
+checkout and inside the d2lmini wheel; nothing is downloaded. ``data/registry.txt`` lists their SHA-256.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -13,60 +17,55 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-#: Environment variable naming the directory that holds (or receives) the data files.
+#: Environment variable naming a directory that holds the data files instead of the shipped copies.
 DATA_DIR_ENV = "D2LMINI_DATA_DIR"
 #: Rows and columns of the UCI airfoil self-noise file.
 AIRFOIL_SHAPE = (1503, 6)
-AIRFOIL_PAGE = "https://archive.ics.uci.edu/dataset/291/airfoil+self+noise"
+#: Where the files come from, for the error messages (provenance and licences: data/README.md).
+SOURCES = {
+    "airfoil_self_noise.dat": "https://archive.ics.uci.edu/dataset/291/airfoil+self+noise",
+    "timemachine.txt": "https://www.gutenberg.org/ebooks/35",
+}
+_CHECKOUT_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 class DataError(RuntimeError):
-    """A data file is missing, cannot be fetched, or fails its hash check."""
+    """A data file is missing or fails its hash check."""
 
 
 @dataclass(frozen=True)
 class DataFile:
-    """One entry of the registry: what the file is called, its SHA-256 and where it is downloaded from."""
+    """One entry of the registry: the file's name and its SHA-256."""
 
     name: str
     sha256: str
-    url: str
 
 
-def _registry_text() -> str:
-    shipped = resources.files("d2lmini") / "registry.txt"  # inside an installed wheel
-    if shipped.is_file():
-        return shipped.read_text()
-    checkout = Path(__file__).resolve().parent.parent / "data" / "registry.txt"  # in a checkout
-    return checkout.read_text()
+def _shipped_dir() -> Path:
+    """``d2lmini/_data`` inside an installed wheel, else ``data/`` of the checkout."""
+    wheel = resources.files("d2lmini") / "_data"
+    return Path(str(wheel)) if wheel.is_dir() else _CHECKOUT_DATA
 
 
 def registry() -> dict[str, DataFile]:
-    """Parse ``data/registry.txt`` (name, SHA-256, URL per line) into a dict keyed by file name."""
+    """Parse ``registry.txt`` (name and SHA-256 per line) into a dict keyed by file name."""
     files = {}
-    for line in _registry_text().splitlines():
+    for line in (_shipped_dir() / "registry.txt").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
-            name, sha256, url = line.split()
-            files[name] = DataFile(name, sha256, url)
+            name, sha256 = line.split()
+            files[name] = DataFile(name, sha256)
     return files
 
 
 def data_dir() -> Path:
-    """The data cache: ``$D2LMINI_DATA_DIR`` if set, else ``data/`` in a checkout, else a per-user cache."""
+    """Where the data files are read from: ``$D2LMINI_DATA_DIR`` if set, else the copies shipped with d2lmini."""
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         path = Path(env).expanduser()
         if not path.is_dir():
             raise DataError(f"{DATA_DIR_ENV}={env!r} is not an existing directory; create it or unset the variable")
         return path
-    checkout = Path(__file__).resolve().parent.parent / "data"
-    if (checkout / "registry.txt").is_file():
-        return checkout
-    import pooch  # only needed outside a checkout
-
-    path = Path(pooch.os_cache("d2lmini"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _shipped_dir()
 
 
 def sha256sum(path: Path) -> str:
@@ -78,58 +77,24 @@ def sha256sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path, entry: DataFile) -> Path:
-    """Return ``path`` if its SHA-256 matches the registry; otherwise raise a :class:`DataError` saying how to fix it."""
-    actual = sha256sum(path)
-    if actual != entry.sha256:
-        size = path.stat().st_size
-        raise DataError(
-            f"{path} is corrupt or incomplete ({size} bytes, SHA-256 {actual}); expected SHA-256 {entry.sha256}. "
-            f"The file was not used. Delete it and run again to download it afresh from {entry.url}, "
-            f"or place a good copy there by hand."
-        )
-    return path
-
-
-def download(name: str, directory: Path | None = None) -> Path:
-    """Return the path of the verified data file ``name``, downloading it first if it is not in the cache.
-
-    The hash is checked on every call. A download goes to a temporary file that is moved into place only after its
-    hash is checked, so a failed or interrupted download leaves no partial file behind.
-    """
+def data_file(name: str) -> Path:
+    """The path of the data file ``name`` after checking its SHA-256; a missing or damaged file is never used."""
     entries = registry()
     if name not in entries:
         raise ValueError(f"unknown data file {name!r}; the registry has {sorted(entries)}")
     entry = entries[name]
-    directory = data_dir() if directory is None else Path(directory)
-    path = directory / name
-    if path.is_file():
-        return verify(path, entry)
-    if not os.access(directory, os.W_OK):
-        raise DataError(f"{path} is missing and {directory} is not writable; choose another directory with "
-                        f"{DATA_DIR_ENV}, or place the file there by hand (from {entry.url})")
-    _fetch(entry, path)
-    return path
-
-
-def _fetch(entry: DataFile, path: Path) -> None:
-    import pooch
-
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        pooch.HTTPDownloader(progressbar=False, timeout=30)(entry.url, str(tmp), None)
-        verify(tmp, entry)
-        os.replace(tmp, path)
-    except Exception as error:
+    path = data_dir() / name
+    if not path.is_file():
+        raise DataError(f"{path} is missing. It ships with the course (data/ in the repository, d2lmini/_data in "
+                        f"the wheel): restore it from the repository, or unset {DATA_DIR_ENV}.")
+    actual = sha256sum(path)
+    if actual != entry.sha256:
         raise DataError(
-            f"could not download {entry.name} from {entry.url} ({type(error).__name__}: {error}). "
-            f"Download it by hand (also from {AIRFOIL_PAGE} for the airfoil data), check that its SHA-256 is "
-            f"{entry.sha256}, and place it at {path} (or in the directory named by {DATA_DIR_ENV})."
-        ) from error
-    finally:
-        tmp.unlink(missing_ok=True)
+            f"{path} is corrupt or incomplete ({path.stat().st_size} bytes, SHA-256 {actual}); expected SHA-256 "
+            f"{entry.sha256}. The file was not used. Restore it from the course repository (git checkout data/) "
+            f"or reinstall d2lmini; its source is {SOURCES.get(name, 'data/README.md')}."
+        )
+    return path
 
 
 def load_airfoil(n: int = 1500) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,7 +107,7 @@ def load_airfoil(n: int = 1500) -> tuple[torch.Tensor, torch.Tensor]:
         raise TypeError(f"n must be an integer number of rows, got {n!r}")
     if not 1 <= n <= AIRFOIL_SHAPE[0]:
         raise ValueError(f"n must be between 1 and {AIRFOIL_SHAPE[0]} (the rows in the file), got {n}")
-    path = download("airfoil_self_noise.dat")
+    path = data_file("airfoil_self_noise.dat")
     data = np.genfromtxt(path, dtype=np.float32, delimiter="\t")
     if data.shape != AIRFOIL_SHAPE or not np.isfinite(data).all():
         raise DataError(f"{path} parsed to shape {data.shape} with non-finite values; expected {AIRFOIL_SHAPE}")
@@ -168,3 +133,53 @@ def get_data_ch11(batch_size: int = 10, n: int = 1500, seed: int = 0) -> tuple[D
     """d2l's name: a shuffled airfoil DataLoader of ``batch_size`` and the feature dimension (5)."""
     features, labels = load_airfoil(n)
     return load_array((features, labels), batch_size, is_train=True, seed=seed), features.shape[1]
+
+
+def load_time_machine(clean: bool = True) -> str:
+    """H. G. Wells' *The Time Machine*, the text d2l's language-model chapters use.
+
+    With ``clean`` (the default) the text is cleaned as d2l cleans it: every run of characters other than the letters
+    A–Z and a–z becomes one space, and everything is lower-cased, leaving 27 symbols (26 letters and the space).
+    ``clean=False`` returns the file as it is.
+    """
+    text = data_file("timemachine.txt").read_text(encoding="utf-8")
+    return re.sub("[^A-Za-z]+", " ", text).lower() if clean else text
+
+
+@dataclass(frozen=True)
+class CharVocab:
+    """A character-level vocabulary: token ``i`` is ``chars[i]`` (sorted, so the ids do not depend on the text's order)."""
+
+    chars: str
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocab:
+        """The sorted set of characters in ``text``."""
+        return cls("".join(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """Token ids of ``text`` as an int64 tensor; a character outside the vocabulary is an error."""
+        index = {c: i for i, c in enumerate(self.chars)}
+        unknown = sorted(set(text) - set(index))
+        if unknown:
+            raise ValueError(f"characters {unknown!r} are not in the vocabulary {self.chars!r}")
+        return torch.tensor([index[c] for c in text], dtype=torch.long)
+
+    def decode(self, ids: torch.Tensor | list[int]) -> str:
+        """The text of a sequence of token ids."""
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def time_machine_split(val_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, CharVocab]:
+    """The cleaned text as token ids, split into a training part (the first ``1 − val_fraction``) and a validation
+    part (the rest, contiguous, so no validation window overlaps a training one), with the vocabulary."""
+    if not (isinstance(val_fraction, float) and 0.0 < val_fraction < 1.0):
+        raise ValueError(f"val_fraction must be a float in (0, 1), got {val_fraction!r}")
+    text = load_time_machine()
+    vocab = CharVocab.from_text(text)
+    ids = vocab.encode(text)
+    cut = int(len(ids) * (1 - val_fraction))
+    return ids[:cut], ids[cut:], vocab

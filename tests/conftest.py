@@ -15,8 +15,8 @@ from d2lmini import data  # noqa: E402
 
 @pytest.fixture(scope="session")
 def airfoil_path() -> Path:
-    """The course's cached airfoil file, verified (CI seeds it from ../shared/data)."""
-    return data.download("airfoil_self_noise.dat")
+    """The airfoil file that ships with the course, verified."""
+    return data.data_file("airfoil_self_noise.dat")
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
-"""The data contract: hash-checked files, clear errors, no partial downloads, d2l's standardization."""
+"""The data contract: files that ship with the course, hash-checked on every load, clear errors, d2l's conventions."""
 
 from __future__ import annotations
 
 import hashlib
-import socket
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,21 +16,35 @@ import torch
 import d2lmini
 from d2lmini import data
 
-AIRFOIL_SHA256 = "74c75fd71783f1e6b71f8a622b993dc592897a97cd689c5090a07147a1b097b3"
+ROOT = Path(__file__).resolve().parent.parent
+# The hashes of ../shared/data/README.md (the airfoil file's SHA-1 is the one d2l's data hub records).
+SHA256 = {
+    "airfoil_self_noise.dat": "74c75fd71783f1e6b71f8a622b993dc592897a97cd689c5090a07147a1b097b3",
+    "timemachine.txt": "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516",
+}
+SHA1 = {
+    "airfoil_self_noise.dat": "76e5be1548fd8222e5074cf0faae75edff8cf93f",
+    "timemachine.txt": "090b5e7e70c295757f55df93cb0a180b9691891a",
+}
 
 
-def test_registry_records_the_published_hash() -> None:
-    entry = data.registry()["airfoil_self_noise.dat"]
-    assert entry.sha256 == AIRFOIL_SHA256
-    assert entry.url.startswith("https://")
+@pytest.mark.parametrize("name", sorted(SHA256))
+def test_shipped_files_are_the_published_ones(name: str) -> None:
+    assert data.registry()[name].sha256 == SHA256[name]
+    content = data.data_file(name).read_bytes()
+    assert hashlib.sha256(content).hexdigest() == SHA256[name]
+    assert hashlib.sha1(content).hexdigest() == SHA1[name]  # noqa: S324 (d2l's hub records SHA-1)
 
 
-def test_cached_file_matches_its_hash(airfoil_path: Path) -> None:
-    assert hashlib.sha256(airfoil_path.read_bytes()).hexdigest() == AIRFOIL_SHA256
+def test_every_registered_file_is_in_the_repository() -> None:
+    tracked = subprocess.run(["git", "ls-files", "data"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    assert {f"data/{name}" for name in data.registry()} <= set(tracked)
 
 
-def test_good_copy_loads_from_the_directory_in_the_environment(good_copy: Path) -> None:
-    assert data.download("airfoil_self_noise.dat") == good_copy
+def test_a_copy_in_the_directory_of_the_environment_is_used(good_copy: Path) -> None:
+    assert data.data_file("airfoil_self_noise.dat") == good_copy
 
 
 @pytest.mark.parametrize("damage", ["flip_byte", "truncate", "empty", "garbage"])
@@ -44,38 +61,33 @@ def test_damaged_file_is_rejected_with_hash_and_fix(good_copy: Path, damage: str
         d2lmini.load_airfoil()
     message = str(error.value)
     assert str(good_copy) in message
-    assert AIRFOIL_SHA256 in message
-    assert "Delete it" in message and "download" in message
+    assert SHA256["airfoil_self_noise.dat"] in message
+    assert "not used" in message and "Restore it" in message
     assert good_copy.read_bytes() == damaged  # never replaced silently, never used
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_damaged_time_machine_is_rejected(data_dir: Path) -> None:
+    shutil.copy(ROOT / "data" / "timemachine.txt", data_dir / "timemachine.txt")
+    path = data_dir / "timemachine.txt"
+    path.write_text(path.read_text().replace("Time Traveller", "Time Travellor", 1))
+    with pytest.raises(data.DataError, match=SHA256["timemachine.txt"]):
+        d2lmini.load_time_machine()
 
 
-def test_failed_download_leaves_no_partial_file_and_says_where_to_get_it(
-        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/airfoil_self_noise.dat"
-    entry = data.DataFile("airfoil_self_noise.dat", AIRFOIL_SHA256, url)
-    monkeypatch.setattr(data, "registry", lambda: {entry.name: entry})
-    with pytest.raises(data.DataError) as error:
-        data.download(entry.name)
-    message = str(error.value)
-    assert url in message and AIRFOIL_SHA256 in message and "by hand" in message
-    assert list(data_dir.iterdir()) == []
+def test_missing_file_is_a_clear_error(data_dir: Path) -> None:
+    with pytest.raises(data.DataError, match="is missing"):
+        d2lmini.load_time_machine()
 
 
 def test_missing_data_directory_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(data.DataError, match="not an existing directory"):
-        data.download("airfoil_self_noise.dat")
+        data.data_file("airfoil_self_noise.dat")
 
 
 def test_unknown_file_name() -> None:
     with pytest.raises(ValueError, match="unknown data file"):
-        data.download("mnist.npz")
+        data.data_file("mnist.npz")
 
 
 def test_load_airfoil_standardizes_with_the_full_file(airfoil_path: Path) -> None:
@@ -123,3 +135,46 @@ def test_batch_order_is_seeded() -> None:
     other = [y for _, y in d2lmini.get_data_ch11(batch_size=100, seed=4)[0]]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_time_machine_cleaning_keeps_lowercase_letters_and_single_spaces() -> None:
+    raw = d2lmini.load_time_machine(clean=False)
+    text = d2lmini.load_time_machine()
+    assert raw.startswith("The Time Machine, by H. G. Wells [1898]")
+    assert set(text) == set(" abcdefghijklmnopqrstuvwxyz")
+    assert "  " not in text
+    assert text.startswith("the time machine by h g wells i the time traveller ")
+
+
+def test_char_vocab_round_trip_and_unknown_characters() -> None:
+    train, val, vocab = d2lmini.time_machine_split()
+    assert len(vocab) == 27 and vocab.chars[0] == " "
+    text = d2lmini.load_time_machine()
+    assert len(train) + len(val) == len(text)
+    assert vocab.decode(torch.cat([train, val])) == text
+    assert abs(len(val) / len(text) - 0.1) < 1e-4
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        vocab.encode("Hello")
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1, "0.1", -0.5])
+def test_time_machine_split_rejects_bad_fractions(fraction: object) -> None:
+    with pytest.raises(ValueError, match="val_fraction"):
+        d2lmini.time_machine_split(fraction)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_data_and_loads_it_offline(tmp_path: Path) -> None:
+    """Build the wheel, install it into an empty target directory, load both files from there with no network."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(ROOT)], check=True)
+    wheel = next((tmp_path / "dist").glob("d2lmini-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"d2lmini/_data/{n}" for n in [*SHA256, "registry.txt"]} <= set(names)
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    code = ("import d2lmini, socket; socket.socket = None; "  # any network use would fail
+            "assert 'site' in d2lmini.__file__; d2lmini.load_airfoil(); print(len(d2lmini.load_time_machine()))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site"),
+                         "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(len(d2lmini.load_time_machine()))
