@@ -46,7 +46,7 @@ from typing import Any
 
 import torch
 
-from d2lmini.optimizers import DEFAULTS, OPTIMIZERS, TWINS
+from d2lmini.optimizers import OPTIMIZERS, TWINS
 
 from . import fast_optim
 

@@ -1,6 +1,7 @@
 """d2lmini: the small helper package of the deep-learning optimizers course.
 
-Modules: ``data`` (the shipped, hash-checked data and its loaders), ``optimizers`` (the from-scratch optimizers), ``training``
+Modules: ``data`` (the shipped, hash-checked data and its loaders), ``optimizers`` (the from-scratch optimizers),
+``training``
 (the 2-D runner and the airfoil loop), ``plotting`` (figures), ``checks`` (proof of equality with torch.optim),
 ``schedules`` (learning-rate schedules and their torch twins) and ``benchmark`` (the optimizer comparison).
 Names that d2l readers know (``train_2d``, ``show_trace_2d``, ``get_data_ch11``, ``train_ch11``,

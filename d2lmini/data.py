@@ -148,7 +148,7 @@ def load_time_machine(clean: bool = True) -> str:
 
 @dataclass(frozen=True)
 class CharVocab:
-    """A character-level vocabulary: token ``i`` is ``chars[i]`` (sorted, so the ids do not depend on the text's order)."""
+    """A character-level vocabulary: token ``i`` is ``chars[i]``, sorted, so ids do not depend on the text's order."""
 
     chars: str
 

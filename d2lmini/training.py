@@ -187,7 +187,8 @@ def fit_linreg(trainer: Trainer, states: Any, hyperparams: Mapping[str, Any], da
             n, steps = n + X.shape[0], steps + 1
             if not math.isfinite(loss.item()):
                 raise DivergenceError(f"{label}: the loss became {loss.item()} at step {steps} "
-                                      f"(epoch {n / len(features):.2f}) with {_lr(hyperparams)}; lower the learning rate")
+                                      f"(epoch {n / len(features):.2f}) with {_lr(hyperparams)}; "
+                                      "lower the learning rate")
             if n % record_every == 0 or i == len(data_iter) - 1:
                 timer.stop()
                 result.epochs.append(n / len(features))
