@@ -7,6 +7,10 @@ from the chapters' directory, top to bottom (in memory: the stored notebooks are
 before each chapter, it executes a minimal notebook (``floor_notebook()``: import torch and d2lmini, one optimizer
 step, one plot) as the start-up floor, so both see the same machine load. It prints each notebook's time and the
 floor's, and last ``book/floor=<total chapter time / total floor time>``.
+
+It also enforces the course's time budget (run it on a quiet 2-core machine): a chapter executes in at most
+``BUDGET_S`` seconds, a real-network chapter (``REAL_NETWORK``) in at most ``REAL_NETWORK_BUDGET_S``; a chapter over
+its budget is marked ``OVER BUDGET`` and the exit status is 1, as for a chapter that fails.
 """
 
 from __future__ import annotations
@@ -23,6 +27,16 @@ from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
+#: Seconds a chapter may take to execute on a 2-core CPU.
+BUDGET_S = 30.0
+#: The chapters that train a real network: they read stored sweeps and re-run only the selected configurations.
+REAL_NETWORK = frozenset({"transformer"})
+REAL_NETWORK_BUDGET_S = 90.0
+
+
+def budget(path: Path) -> float:
+    """The execution budget of the chapter at ``path``, in seconds."""
+    return REAL_NETWORK_BUDGET_S if path.stem in REAL_NETWORK else BUDGET_S
 
 FLOOR_CELLS = (
     # What every chapter starts with: its imports and settings.
@@ -64,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not paths:
         parser.error(f"no notebooks in {CHAPTERS}")
     book = floor = 0.0
-    failed = []
+    failed, over = [], []
     for path in paths:
         floor_s = execute(floor_notebook(), path.parent.resolve(), args.timeout)
         nb = nbformat.read(path, as_version=4)
@@ -76,12 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed.append(path)
             status = f"  FAILED: {str(error).strip().splitlines()[-1][:120]}"
         chapter_s = time.perf_counter() - start
+        if chapter_s > budget(path):
+            over.append(path)
+            status += f"  OVER BUDGET ({budget(path):.0f} s)"
         book, floor = book + chapter_s, floor + floor_s
         shown = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
         print(f"{chapter_s:6.1f} s  {shown}   (floor {floor_s:4.1f} s){status}", flush=True)
     print(f"{book:6.1f} s  all {len(paths)} chapters   (floor {floor:4.1f} s in all)")
+    if over:
+        print(f"{len(over)} chapter(s) over budget: {', '.join(p.stem for p in over)}")
     print(f"book/floor={book / floor:.2f}", flush=True)
-    return 1 if failed else 0
+    return 1 if failed or over else 0
 
 
 if __name__ == "__main__":

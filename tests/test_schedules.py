@@ -166,7 +166,6 @@ def test_benchmark_is_reproducible() -> None:
     c = benchmark.run(task, "adam", 0.01, seed=2, device="cpu")
     assert a.losses == b.losses and a.test_loss == b.test_loss
     assert a.losses != c.losses
-    assert benchmark.hyperparams("nesterov", 0.1) == {"lr": 0.1, "momentum": 0.9, "nesterov": True}
 
 
 def test_benchmark_marks_divergence() -> None:
