@@ -1,7 +1,8 @@
 """Fast from-scratch optimizers: the chapters' update rules, written so that one step reads and writes each array once.
 
 Same contract and same state as ``d2lmini.optimizers``: ``init_<name>_states(params)`` (d2lmini's own) and
-``<name>(params, states, hyperparams)``, with torch.optim's hyperparameter names and defaults, so
+``<name>(params, states, hyperparams)``, with torch.optim's hyperparameter names and defaults, checked by the same
+declaration (``d2lmini.optimizers.SPECS[name]``) before the fast rule runs, so
 ``d2lmini.check_equivalence(init, update, Twin, hyperparams)`` applies unchanged.
 
 What makes them fast:
@@ -23,6 +24,7 @@ but no faster than a for-loop. Set ``fast_optim.COMPILE = False`` to choose that
 
 from __future__ import annotations
 
+import functools
 import math
 import subprocess
 import warnings
@@ -31,21 +33,7 @@ from typing import Any
 
 import torch
 
-from d2lmini.optimizers import (
-    Hyperparams,
-    State,
-    check_params,
-    init_adadelta_states,
-    init_adagrad_states,
-    init_adam_states,
-    init_adamw_states,
-    init_momentum_states,
-    init_nesterov_states,
-    init_rmsprop_states,
-    init_sgd_states,
-    read_hyperparams,
-    state_buffer,
-)
+from d2lmini.optimizers import SPECS, Hyperparams, State, state_buffer
 
 #: How many same-size tensors one compiled call updates.
 BUCKET = 8
@@ -222,12 +210,24 @@ def launch(kernel: Callable[..., None], rows: Sequence[tuple[tuple[float, ...], 
 
 # ---------------------------------------------------------------- the optimizers (d2lmini's contract and state)
 
-def sgd(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams) -> None:
+def fast(rule: Callable[[Sequence[torch.Tensor], Sequence[State], dict[str, Any]], None]) -> Callable[..., None]:
+    """``rule`` behind the checks of d2lmini's declaration of the optimizer of the same name."""
+    spec = SPECS[rule.__name__]
+
+    @functools.wraps(rule)
+    def update(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams | None = None
+               ) -> None:
+        hp = spec.read(hyperparams)
+        spec.check_params(params, states)
+        rule(params, states, hp)
+
+    update.spec = spec  # type: ignore[attr-defined]
+    return update
+
+
+@fast
+def sgd(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> None:
     """SGD as ``torch.optim.SGD`` with ``momentum=0``: p ← p − lr·(g + weight_decay·p), one pass."""
-    hp = read_hyperparams("sgd", hyperparams)
-    check_params("sgd", params, states)
-    if hp["momentum"] != 0 or hp["nesterov"]:
-        raise ValueError("sgd: momentum must be 0 here; use momentum() or nesterov() for the momentum forms")
     coeffs = (hp["lr"], hp["weight_decay"])
     with torch.no_grad():
         launch(_sgd_kernel, [(coeffs, (p, p.grad)) for p in params], weight_decay=hp["weight_decay"] != 0)
@@ -246,29 +246,21 @@ def _momentum_step(name: str, params: Sequence[torch.Tensor], states: Sequence[S
         launch(_momentum_kernel, rows, weight_decay=wd != 0, nesterov=name == "nesterov")
 
 
-def momentum(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams) -> None:
+@fast
+def momentum(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> None:
     """Heavy-ball momentum as ``torch.optim.SGD(momentum=μ)``: b ← μ·b + (1 − τ)·g, p ← p − lr·b, one pass."""
-    hp = read_hyperparams("momentum", hyperparams)
-    check_params("momentum", params, states)
-    if hp["nesterov"]:
-        raise ValueError("momentum: 'nesterov' is True; use nesterov() for Nesterov's form")
     _momentum_step("momentum", params, states, hp)
 
 
-def nesterov(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams) -> None:
+@fast
+def nesterov(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> None:
     """Nesterov momentum as ``torch.optim.SGD(momentum=μ, nesterov=True)``, one pass."""
-    hp = read_hyperparams("nesterov", hyperparams)
-    check_params("nesterov", params, states)
-    if not hp["nesterov"] or hp["momentum"] <= 0 or hp["dampening"] != 0:
-        raise ValueError("nesterov: set 'nesterov': True with 'momentum' > 0 and 'dampening' 0, as torch.optim.SGD "
-                         "requires, so that torch.optim.SGD(params, **hyperparams) is the twin")
     _momentum_step("nesterov", params, states, hp)
 
 
-def adagrad(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams) -> None:
+@fast
+def adagrad(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> None:
     """Adagrad as ``torch.optim.Adagrad``: s ← s + g², p ← p − lr_t·g / (√s + eps), one pass."""
-    hp = read_hyperparams("adagrad", hyperparams)
-    check_params("adagrad", params, states)
     rows = []
     for p, state in zip(params, states):
         if state["sum"] is None:
@@ -280,10 +272,9 @@ def adagrad(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams
         launch(_adagrad_kernel, rows, weight_decay=hp["weight_decay"] != 0)
 
 
-def rmsprop(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams) -> None:
+@fast
+def rmsprop(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> None:
     """RMSProp as ``torch.optim.RMSprop`` (``centered`` and ``momentum`` included), one pass."""
-    hp = read_hyperparams("rmsprop", hyperparams)
-    check_params("rmsprop", params, states)
     alpha, centered, mu = hp["alpha"], hp["centered"], hp["momentum"]
     coeffs = (hp["lr"], hp["weight_decay"], alpha, 1 - alpha, hp["eps"], mu)
     rows = []
@@ -299,10 +290,9 @@ def rmsprop(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams
         launch(_rmsprop_kernel, rows, weight_decay=hp["weight_decay"] != 0, centered=centered, momentum=mu > 0)
 
 
-def adadelta(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams) -> None:
+@fast
+def adadelta(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> None:
     """AdaDelta as ``torch.optim.Adadelta``, one pass."""
-    hp = read_hyperparams("adadelta", hyperparams)
-    check_params("adadelta", params, states)
     rho = hp["rho"]
     coeffs = (hp["lr"], hp["weight_decay"], rho, 1 - rho, hp["eps"])
     rows = []
@@ -331,19 +321,17 @@ def _adam_rows(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict
     return rows
 
 
-def adam(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams) -> None:
+@fast
+def adam(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> None:
     """Adam as ``torch.optim.Adam`` (coupled L2 ``weight_decay``, ``amsgrad``), one pass."""
-    hp = read_hyperparams("adam", hyperparams)
-    check_params("adam", params, states)
     with torch.no_grad():
         launch(_adam_kernel, _adam_rows(params, states, hp), weight_decay=hp["weight_decay"] != 0,
                decoupled=False, amsgrad=hp["amsgrad"])
 
 
-def adamw(params: Sequence[torch.Tensor], states: Sequence[State], hyperparams: Hyperparams) -> None:
+@fast
+def adamw(params: Sequence[torch.Tensor], states: Sequence[State], hp: dict[str, Any]) -> None:
     """AdamW as ``torch.optim.AdamW``: θ ← θ·(1 − lr·λ), then Adam's step from the raw gradient, one pass."""
-    hp = read_hyperparams("adamw", hyperparams)
-    check_params("adamw", params, states)
     with torch.no_grad():
         launch(_adam_kernel, _adam_rows(params, states, hp), weight_decay=False, decoupled=True,
                amsgrad=hp["amsgrad"])
@@ -358,14 +346,8 @@ def reference_step(params: Sequence[torch.Tensor], buffers: Sequence[Sequence[to
         launch(_reference_kernel, [((0.5,), (p, p.grad, *bufs)) for p, bufs in zip(params, buffers)])
 
 
-#: name → (init_<name>_states, <name>): d2lmini's init functions (same state), the fast update functions.
+#: name → (init_<name>_states, <name>): d2lmini's init functions (same state), the fast update functions. An
+#: optimizer declared in d2lmini without a fast version here is benchmarked without the ``scratch_fast`` column.
 FAST_OPTIMIZERS: dict[str, tuple[Callable[..., list[State]], Callable[..., None]]] = {
-    "sgd": (init_sgd_states, sgd),
-    "momentum": (init_momentum_states, momentum),
-    "nesterov": (init_nesterov_states, nesterov),
-    "adagrad": (init_adagrad_states, adagrad),
-    "rmsprop": (init_rmsprop_states, rmsprop),
-    "adadelta": (init_adadelta_states, adadelta),
-    "adam": (init_adam_states, adam),
-    "adamw": (init_adamw_states, adamw),
+    f.__name__: (SPECS[f.__name__].init, f) for f in (sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw)
 }

@@ -2,12 +2,16 @@
 
     python -m benchmarks.step_speed [--quick] [--device cpu|cuda] [--threads N] [--repeats R] [--save FILE]
 
-For SGD, momentum, Adagrad, RMSProp, AdaDelta, Adam and AdamW it times one ``step`` of each implementation:
+For every declared optimizer (``d2lmini.DECLARED``) that its declaration lets the benchmark time by default
+(``benchmark=True``; Muon, for 2-D matrices only, is not timed on these flat tensors) it times one ``step`` of each
+implementation:
 
-* ``scratch``: the chapters' from-scratch version (``d2lmini.OPTIMIZERS``, one readable loop, out-of-place ops);
-* ``scratch_fast``: the fast from-scratch version (``benchmarks.fast_optim``: one compiled in-place kernel);
-* ``torch_loop``, ``torch_foreach``, ``torch_fused``: torch.optim with ``foreach=False``, ``foreach=True`` and
-  ``fused=True`` (the last only where torch has it for the device);
+* ``scratch``: the chapters' from-scratch version (the declared update, one readable loop, out-of-place ops);
+* ``scratch_fast``: the fast from-scratch version (``benchmarks.fast_optim``: one compiled in-place kernel), for
+  the optimizers that have one;
+* ``torch_loop``, ``torch_foreach``, ``torch_fused``: the reference with ``foreach=False``, ``foreach=True`` and
+  ``fused=True`` (foreach only where the reference has that path, fused only where it has one for the device; a
+  reference with a single path, such as ``lion_pytorch.Lion``, is timed as ``torch_loop``);
 * ``ceiling``: a reference kernel with the optimizer's access pattern (same number of arrays read and written,
   almost no arithmetic), run through the same compiled buckets: the practical bandwidth ceiling;
 * ``copy``: ``torch._foreach_copy_`` of every gradient into a buffer (8 B/param in fp32), the plainest measure of
@@ -21,7 +25,8 @@ Sizes run from 1e5 to 1e8 parameters (``--quick``: up to 1e7), in two layouts: `
 each with its own state; each gets ``WARMUP`` untimed steps (the first compiles), then in every repeat each
 implementation runs once, in a rotating order, so that a load spike on a shared machine hits all of them alike.
 The median over repeats is reported as ms/step, with the bytes a step must move (reads + writes of whole
-arrays: fp32 SGD 12 B/param, momentum/Adagrad/RMSProp 20, Adam/AdamW/AdaDelta 28), the achieved GB/s, the
+arrays, from the declared state buffers: fp32 SGD 12 B/param, momentum/Adagrad/RMSProp 20, Adam/AdamW/AdaDelta
+28), the achieved GB/s, the
 fraction of the ceiling's bandwidth reached (ceiling time / implementation time) and the fraction of the copy's
 GB/s.
 
@@ -46,24 +51,10 @@ from typing import Any
 
 import torch
 
-from d2lmini.optimizers import OPTIMIZERS, TWINS
+from d2lmini import DECLARED
 
 from . import fast_optim
 
-NAMES = ("sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
-#: Hyperparameters beyond torch.optim's defaults (momentum needs a non-zero μ to be momentum).
-HYPERPARAMS: dict[str, dict[str, Any]] = {name: {} for name in NAMES} | {"momentum": {"momentum": 0.9}}
-#: Whole arrays read and written per step, without weight decay: p and g, plus each state array.
-ACCESS: dict[str, tuple[int, int]] = {"sgd": (2, 1), "momentum": (3, 2), "adagrad": (3, 2), "rmsprop": (3, 2),
-                                      "adadelta": (4, 3), "adam": (4, 3), "adamw": (4, 3)}
-#: Floating-point operations per parameter in the update formula (√ and ÷ count as one each), for the roofline.
-FLOPS: dict[str, int] = {"sgd": 2,        # p − lr·g
-                         "momentum": 4,   # b ← μb + g;  p − lr·b
-                         "adagrad": 7,    # s + g·g;  √s + eps;  lr·g ÷ (…);  p − …
-                         "rmsprop": 9,    # αv + (1 − α)·g·g;  √v + eps;  lr·g ÷ (…);  p − …
-                         "adadelta": 16,  # v update (4), √(v + eps) (2), √(u + eps) (2), ÷, ·g, u update (4), p − lr·Δ
-                         "adam": 13,      # m update (3), v update (4), √v ÷ bc2 + eps (3), step·m ÷ (…) (2), p − …
-                         "adamw": 14}     # Adam's 13 and θ·(1 − lr·λ)
 IMPLEMENTATIONS = ("scratch", "scratch_fast", "torch_loop", "torch_foreach", "torch_fused", "ceiling", "copy", "add")
 #: Bytes per parameter of the reference kernels that do not follow the optimizer's access pattern, in elements.
 REFERENCE_ELEMENTS = {"copy": 2, "add": 3}
@@ -73,6 +64,28 @@ LAYOUTS = ("large", "small")
 LARGE_TENSORS = 4
 SMALL_NUMEL = 10_000
 WARMUP = 2
+
+#: Every declared optimizer the step can run on flat tensors (not Muon's 2-D only).
+TIMEABLE = tuple(name for name, spec in DECLARED.items() if not spec.matrices_only)
+#: The optimizers timed by default: those whose declaration says ``benchmark=True``.
+NAMES = tuple(name for name in TIMEABLE if DECLARED[name].benchmark)
+#: Hyperparameters beyond the reference's defaults: the declaration's ``typical`` ones (momentum: μ = 0.9).
+HYPERPARAMS: dict[str, dict[str, Any]] = {name: dict(DECLARED[name].typical) for name in TIMEABLE}
+
+
+def _access(name: str) -> tuple[int, int]:
+    """p and g read, p written, plus each state array of a flat parameter, read and written (typical settings)."""
+    k = len(DECLARED[name].state_sizes((SMALL_NUMEL,), HYPERPARAMS[name]))
+    return 2 + k, 1 + k
+
+
+#: Whole arrays read and written per step, without weight decay: p and g, plus each state array.
+ACCESS: dict[str, tuple[int, int]] = {name: _access(name) for name in TIMEABLE}
+#: Floating-point operations per parameter in the update formula (√ and ÷ count as one each), for the roofline:
+#: the declarations' ``flops`` (SGD 2: p − lr·g; Adam 13: m update 3, v update 4, √v ÷ bc2 + eps 3, step·m ÷ (…) 2,
+#: p − … 1).
+FLOPS: dict[str, int] = {name: DECLARED[name].flops for name in TIMEABLE
+                         if DECLARED[name].flops is not None}  # type: ignore[misc]
 
 
 @dataclass
@@ -123,14 +136,23 @@ def make_params(n_params: int, layout: str, device: torch.device | str = "cpu",
 
 
 def fused_available(name: str, device: torch.device | str) -> bool:
-    """Whether torch.optim has a fused step for this optimizer on this device (tried on a small tensor)."""
+    """Whether the reference has a fused step for this optimizer on this device (tried on a small tensor)."""
     p = torch.zeros(4, device=device, requires_grad=True)
     p.grad = torch.ones(4, device=device)
     try:
-        TWINS[name]([p], **HYPERPARAMS[name], fused=True).step()
+        _reference(name, [p], {**HYPERPARAMS[name], "fused": True}).step()
     except (RuntimeError, TypeError, ValueError):
         return False
     return True
+
+
+def _reference(name: str, params: Sequence[torch.Tensor], kwargs: dict[str, Any]) -> torch.optim.Optimizer:
+    """The declared reference on ``params``, in training mode where it has modes (schedule-free)."""
+    spec = DECLARED[name]
+    opt = spec.twin()(params, **kwargs)
+    if spec.train_eval is not None:
+        opt.train()
+    return opt
 
 
 def implementations(name: str, params: Sequence[torch.Tensor], which: Iterable[str],
@@ -142,15 +164,21 @@ def implementations(name: str, params: Sequence[torch.Tensor], which: Iterable[s
     steps: dict[str, Callable[[], None]] = {}
     for impl in which:
         if impl in ("scratch", "scratch_fast"):
-            init, update = (OPTIMIZERS if impl == "scratch" else fast_optim.FAST_OPTIMIZERS)[name]
+            if impl == "scratch_fast" and name not in fast_optim.FAST_OPTIMIZERS:
+                continue
+            spec = DECLARED[name]
+            init, update = (spec.init, spec.update) if impl == "scratch" else fast_optim.FAST_OPTIMIZERS[name]
             states = init(params)
             steps[impl] = lambda update=update, states=states: update(params, states, hp)
         elif impl in ("torch_loop", "torch_foreach", "torch_fused"):
+            has_foreach = DECLARED[name].foreach
             if impl == "torch_fused" and not fused_available(name, device):
                 continue
-            kw = {"torch_loop": {"foreach": False}, "torch_foreach": {"foreach": True},
+            if impl == "torch_foreach" and not has_foreach:
+                continue
+            kw = {"torch_loop": {"foreach": False} if has_foreach else {}, "torch_foreach": {"foreach": True},
                   "torch_fused": {"fused": True}}[impl]
-            steps[impl] = TWINS[name](params, **hp, **kw).step
+            steps[impl] = _reference(name, params, {**hp, **kw}).step
         elif impl == "ceiling":
             k = ACCESS[name][0] - 2
             buffers = [[torch.zeros_like(p) for _ in range(k)] for p in params]
@@ -209,9 +237,9 @@ def measure(names: Sequence[str] = NAMES, sizes: Sequence[int] = QUICK_SIZES, la
             warmup: int = WARMUP, report: Callable[[list[Record]], None] | None = None) -> list[Record]:
     """Time every (optimizer, size, layout, implementation); ``report`` gets each batch of records as it is done."""
     device = torch.device(device)
-    unknown = set(names) - set(NAMES)
+    unknown = set(names) - set(TIMEABLE)
     if unknown:
-        raise ValueError(f"unknown optimizer(s) {sorted(unknown)}; expected some of {NAMES}")
+        raise ValueError(f"unknown optimizer(s) {sorted(unknown)}; expected some of {TIMEABLE}")
     records: list[Record] = []
     for n_params in sizes:
         for layout in layouts:
@@ -304,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> list[Record]:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 15 with --quick, 9 without)")
-    parser.add_argument("--optimizers", default=",".join(NAMES), help="comma-separated subset of " + ",".join(NAMES))
+    parser.add_argument("--optimizers", default=",".join(NAMES), help="comma-separated, some of " + ",".join(TIMEABLE))
     parser.add_argument("--sizes", default=None, help="comma-separated parameter counts, e.g. 1e5,1e6 (overrides "
                         "--quick's and the default sizes)")
     parser.add_argument("--save", type=Path, default=None, help="write the results and their metadata as JSON")

@@ -1,6 +1,8 @@
 """d2lmini: the small helper package of the deep-learning optimizers course.
 
-Modules: ``data`` (the shipped, hash-checked data and its loaders), ``optimizers`` (the from-scratch optimizers),
+Modules: ``data`` (the shipped, hash-checked data and its loaders), ``optimizers`` (the from-scratch optimizers and
+their declarations), ``beyond`` (the optimizers beyond AdamW, ``DECLARED``: every declared optimizer, and
+``build``: the reference implementation ready to train),
 ``training``
 (the 2-D runner and the airfoil loop), ``plotting`` (figures), ``checks`` (proof of equality with torch.optim),
 ``schedules`` (learning-rate schedules and their torch twins) and ``benchmark`` (the optimizer comparison).
@@ -8,7 +10,8 @@ Names that d2l readers know (``train_2d``, ``show_trace_2d``, ``get_data_ch11``,
 ``train_concise_ch11``, ``Timer``, ``Animator``, ``try_gpu``, ``set_figsize``) keep their d2l names.
 """
 
-from . import benchmark, schedules
+from . import benchmark, beyond, schedules
+from .beyond import DECLARED, build
 from .checks import EquivalenceReport, check_equivalence
 from .data import (
     CharVocab,
@@ -45,6 +48,7 @@ from .training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DECLARED", "build", "beyond",
     "DEFAULTS", "OPTIMIZERS", "TWINS", "Animator", "DataError", "DivergenceError", "EquivalenceReport", "Timer",
     "TrainResult", "check_equivalence", "data_file", "CharVocab", "load_time_machine",
     "time_machine_split", "get_data_ch11", "linreg", "load_airfoil", "load_array",

@@ -161,11 +161,13 @@ def surface_task(steps: int = 200) -> Task:
 
 
 def hyperparams(name: str, lr: float) -> dict[str, Any]:
-    """The benchmark's settings: torch.optim's defaults except ``lr``; momentum 0.9 for momentum and Nesterov."""
-    if name not in TWINS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(TWINS)}")
-    extra = {"momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9, "nesterov": True}}.get(name, {})
-    return {"lr": lr, **extra}
+    """The benchmark's settings: the reference's defaults except ``lr``, and the declaration's ``typical`` settings
+    (momentum 0.9 for momentum and Nesterov); any declared optimizer (``d2lmini.DECLARED``)."""
+    from .beyond import DECLARED  # the registry of every declared optimizer
+
+    if name not in DECLARED:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {list(DECLARED)}")
+    return {**DECLARED[name].typical, "lr": lr}
 
 
 def _metrics(task: Task, model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:

@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
 
 import d2lmini  # noqa: E402
 from benchmarks import book_time, fast_optim, step_speed  # noqa: E402
+from d2lmini.checks import variants  # noqa: E402
 
 # torch.compile's CPU backend needs a C++ compiler; without one the fast versions run eagerly (and warn).
 HAS_CXX = any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++"))
@@ -30,26 +31,9 @@ needs_compiler = pytest.mark.skipif(not HAS_CXX, reason="no C++ compiler for tor
 
 HEADLINE = re.compile(r"^adam: scratch_fast/torch_fused=\d+\.\d\d torch_fused/ceiling=\d+\.\d\d$")
 
-# The seven optimizers of the benchmark and every variant the from-scratch versions support.
-CASES = [
-    ("sgd", {}),
-    ("sgd", {"lr": 0.1, "weight_decay": 0.1}),
-    ("momentum", {"momentum": 0.9}),
-    ("momentum", {"momentum": 0.9, "dampening": 0.3, "weight_decay": 0.05}),
-    ("nesterov", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.05}),
-    ("adagrad", {}),
-    ("adagrad", {"lr_decay": 0.1, "initial_accumulator_value": 0.2, "weight_decay": 0.1}),
-    ("rmsprop", {}),
-    ("rmsprop", {"centered": True}),
-    ("rmsprop", {"momentum": 0.8}),
-    ("rmsprop", {"centered": True, "momentum": 0.8, "weight_decay": 0.1}),
-    ("adadelta", {}),
-    ("adadelta", {"lr": 0.5, "weight_decay": 0.1}),
-    ("adam", {}),
-    ("adam", {"amsgrad": True, "weight_decay": 0.1}),
-    ("adamw", {}),
-    ("adamw", {"amsgrad": True, "weight_decay": 0.1}),
-]
+# Every declared optimizer that has a fast version, in the settings the declarations give (defaults, typical,
+# each flag flipped, every number moved): the test list follows the declarations.
+CASES = [(name, hp) for name in fast_optim.FAST_OPTIMIZERS for hp in variants(d2lmini.DECLARED[name])]
 
 
 def stacked_model() -> nn.Module:
@@ -121,11 +105,14 @@ def test_fast_versions_keep_d2lmini_state_and_checks() -> None:
     for name, (init, _) in fast_optim.FAST_OPTIMIZERS.items():
         assert init is d2lmini.OPTIMIZERS[name][0]
     p = torch.ones(3, requires_grad=True)
+    init_adam_states = fast_optim.FAST_OPTIMIZERS["adam"][0]
     with pytest.raises(ValueError, match="no gradient"):
-        fast_optim.adam([p], fast_optim.init_adam_states([p]), {})
+        fast_optim.adam([p], init_adam_states([p]), {})
     p.grad = torch.ones(3)
     with pytest.raises(ValueError, match="unknown hyperparameter"):
-        fast_optim.adam([p], fast_optim.init_adam_states([p]), {"momentum": 0.9})
+        fast_optim.adam([p], init_adam_states([p]), {"momentum": 0.9})
+    with pytest.raises(ValueError, match="use momentum\\(\\) or nesterov\\(\\)"):
+        fast_optim.sgd([p], [{}], {"momentum": 0.9})
 
 
 def test_bytes_per_step_follow_the_access_pattern() -> None:
@@ -133,6 +120,25 @@ def test_bytes_per_step_follow_the_access_pattern() -> None:
     assert {step_speed.bytes_per_param(n) for n in ("momentum", "adagrad", "rmsprop")} == {20}
     assert {step_speed.bytes_per_param(n) for n in ("adam", "adamw", "adadelta")} == {28}
     assert step_speed.bytes_per_param("adam", torch.float64) == 56
+
+
+def test_the_benchmark_tables_follow_the_declarations() -> None:
+    declared = d2lmini.DECLARED
+    assert set(step_speed.NAMES) <= set(step_speed.TIMEABLE) <= set(declared)
+    assert {n for n in step_speed.TIMEABLE if declared[n].benchmark} == set(step_speed.NAMES)
+    assert all(not declared[n].matrices_only for n in step_speed.TIMEABLE)
+    assert set(step_speed.FLOPS) >= set(step_speed.NAMES)  # the roofline needs every default optimizer's FLOPs
+    for name in step_speed.TIMEABLE:
+        assert step_speed.HYPERPARAMS[name] == dict(declared[name].typical)
+        assert d2lmini.benchmark.hyperparams(name, 0.1) == {**declared[name].typical, "lr": 0.1}
+    assert set(fast_optim.FAST_OPTIMIZERS) <= set(declared)
+
+
+def test_an_optimizer_without_a_fast_version_is_timed_without_that_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(fast_optim.FAST_OPTIMIZERS, "adagrad")
+    params = step_speed.make_params(2 * 10**4, "large")
+    steps = step_speed.implementations("adagrad", params, ["scratch", "scratch_fast", "torch_loop"], "cpu")
+    assert set(steps) == {"scratch", "torch_loop"}
 
 
 def test_layouts_hold_the_requested_number_of_parameters() -> None:

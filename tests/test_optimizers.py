@@ -1,10 +1,15 @@
-"""Every from-scratch optimizer equals its torch.optim twin, for several models and hyperparameters."""
+"""Every declared optimizer equals its reference, for several models and hyperparameters, and the check can tell.
+
+Everything here is parametrized over the declarations (``d2lmini.DECLARED``): the hyperparameter variants come from
+each declaration's defaults, typical settings and flags, so a new declaration is tested without editing this file.
+"""
 
 from __future__ import annotations
 
 import inspect
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,100 +18,145 @@ from torch import nn
 
 import d2lmini
 from d2lmini import optimizers as opt
+from d2lmini.checks import moved, variants
+from d2lmini.optimizers import Spec
 
-MODELS: dict[str, tuple[nn.Module, tuple[int, ...]]] = {
-    "linear": (nn.Linear(5, 1), (5,)),
-    "mlp": (nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)), (4,)),
-    "conv": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2)), (2, 6, 6)),
-    "norm_and_bilinear": (nn.Sequential(nn.Bilinear(3, 3, 4), nn.LayerNorm(4)), (3,)),
-}
+DECLARED = d2lmini.DECLARED
 
 
 class _TwoInputs(nn.Module):
-    """Wraps a bilinear layer so that it takes one input tensor."""
+    """A bilinear layer and a layer norm, fed one input tensor."""
 
-    def __init__(self, inner: nn.Module) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.inner = inner
+        self.bilinear, self.norm = nn.Bilinear(3, 3, 4), nn.LayerNorm(4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner[1](self.inner[0](x, x.flip(-1)))
+        return self.norm(self.bilinear(x, x.flip(-1)))
 
 
-CASES: list[tuple[str, dict[str, Any]]] = [
-    ("sgd", {}),
-    ("sgd", {"lr": 0.1, "weight_decay": 0.05}),
-    ("momentum", {"lr": 0.05, "momentum": 0.9}),
-    ("momentum", {"lr": 0.02, "momentum": 0.5, "dampening": 0.5, "weight_decay": 0.01}),
-    ("nesterov", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
-    ("nesterov", {"lr": 0.01, "momentum": 0.3, "nesterov": True, "weight_decay": 0.1}),
-    ("adagrad", {}),
-    ("adagrad", {"lr": 0.1, "lr_decay": 0.05, "initial_accumulator_value": 0.3, "weight_decay": 0.02}),
-    ("adagrad", {"lr": 0.05, "eps": 1e-3}),
-    ("rmsprop", {}),
-    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "eps": 1e-4}),
-    ("rmsprop", {"lr": 0.005, "centered": True}),
-    ("rmsprop", {"lr": 0.005, "momentum": 0.8}),
-    ("rmsprop", {"lr": 0.005, "centered": True, "momentum": 0.7, "weight_decay": 0.01, "alpha": 0.95}),
-    ("adadelta", {}),
-    ("adadelta", {"lr": 0.5, "rho": 0.95, "eps": 1e-5, "weight_decay": 0.01}),
-    ("adam", {}),
-    ("adam", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
-    ("adam", {"lr": 0.01, "amsgrad": True}),
-    ("adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.05}),
-    ("adamw", {}),
-    ("adamw", {"lr": 0.01, "weight_decay": 0.5, "betas": (0.5, 0.9)}),
-    ("adamw", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True, "eps": 1e-4}),
-]
+#: name → (model factory, input shape, whether every parameter is a 2-D matrix).
+MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
+    "linear": (lambda: nn.Linear(5, 1), (5,)),
+    "mlp": (lambda: nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)), (4,)),
+    "conv": (lambda: nn.Sequential(nn.Conv2d(2, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2)), (2, 6, 6)),
+    "norm_and_bilinear": (_TwoInputs, (3,)),
+    # matrices only, for Muon: a tall, a square and a wide weight
+    "matrices": (lambda: nn.Sequential(nn.Linear(4, 12, bias=False), nn.Tanh(), nn.Linear(12, 12, bias=False),
+                                       nn.Tanh(), nn.Linear(12, 3, bias=False)), (4,)),
+}
 
 
-def _model(name: str) -> tuple[nn.Module, tuple[int, ...]]:
-    model, shape = MODELS[name]
-    return (_TwoInputs(model) if name == "norm_and_bilinear" else model), shape
+def _models_for(spec: Spec) -> list[str]:
+    if not spec.matrices_only:
+        return sorted(MODELS)
+    return [name for name, (make, _) in MODELS.items() if all(p.dim() == 2 for p in make().parameters())]
 
 
-@pytest.mark.parametrize("model_name", sorted(MODELS))
-@pytest.mark.parametrize(("name", "hyperparams"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_equal_to_torch_optim(name: str, hyperparams: dict[str, Any], model_name: str) -> None:
-    init_fn, update_fn = opt.OPTIMIZERS[name]
-    model, input_shape = _model(model_name)
-    report = d2lmini.check_equivalence(init_fn, update_fn, opt.TWINS[name], hyperparams, model=model,
-                                       input_shape=input_shape, steps=25)
-    assert report.ok, str(report)
-    assert len(report.deltas) == 25
+def _valid(spec: Spec, hp: dict[str, Any]) -> bool:
+    try:
+        spec.read(hp)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
-@pytest.mark.parametrize("name", sorted(opt.OPTIMIZERS))
+CASES = [(name, hp) for name, spec in DECLARED.items() for hp in variants(spec)]
+CASE_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(CASES)]
+
+
+def test_every_declaration_is_tested_in_several_settings() -> None:
+    for name in DECLARED:
+        assert sum(n == name for n, _ in CASES) >= 2, name
+
+
+@pytest.mark.parametrize(("name", "hyperparams"), CASES, ids=CASE_IDS)
+def test_equal_to_the_reference(name: str, hyperparams: dict[str, Any]) -> None:
+    """Every variant on an MLP; the variant with every number moved on every model."""
+    spec = DECLARED[name]
+    models = _models_for(spec)
+    every = hyperparams == variants(spec)[-1]
+    for model_name in models if every else [m for m in models if m in ("mlp", "matrices")]:
+        make, input_shape = MODELS[model_name]
+        torch.manual_seed(0)
+        report = d2lmini.check_equivalence(name, hyperparams, model=make(), input_shape=input_shape, steps=25)
+        assert report.ok, f"{model_name}: {report}"
+        assert len(report.deltas) == 25
+        assert report.paths == (("for-loop", "foreach") if spec.foreach else ("default",))
+
+
+@pytest.mark.parametrize("name", list(DECLARED))
 def test_equal_for_random_valid_hyperparameters(name: str) -> None:
-    rng = random.Random(name)
-    for trial in range(4):
-        hp: dict[str, Any] = {"lr": 10 ** rng.uniform(-3, -1), "weight_decay": rng.choice([0.0, 10 ** rng.uniform(-3, 0)])}
-        if name in ("momentum", "nesterov"):
-            hp["momentum"] = rng.uniform(0.05, 0.99)
-            hp["nesterov"] = name == "nesterov"
-            if name == "momentum":
-                hp["dampening"] = rng.uniform(0, 1)
-        if name == "adagrad":
-            hp |= {"lr_decay": rng.uniform(0, 0.1), "initial_accumulator_value": rng.uniform(0, 1),
-                   "eps": 10 ** rng.uniform(-10, -3)}
-        if name == "rmsprop":
-            hp |= {"alpha": rng.uniform(0.5, 0.999), "eps": 10 ** rng.uniform(-8, -3),
-                   "centered": rng.random() < 0.5, "momentum": rng.choice([0.0, rng.uniform(0, 0.95)])}
-        if name == "adadelta":
-            hp |= {"lr": rng.uniform(0.1, 2.0), "rho": rng.uniform(0.5, 0.99), "eps": 10 ** rng.uniform(-8, -4)}
-        if name in ("adam", "adamw"):
-            hp |= {"betas": (rng.uniform(0, 0.99), rng.uniform(0.5, 0.9999)), "eps": 10 ** rng.uniform(-10, -4),
-                   "amsgrad": rng.random() < 0.5}
-        init_fn, update_fn = opt.OPTIMIZERS[name]
-        report = d2lmini.check_equivalence(init_fn, update_fn, opt.TWINS[name], hp, seed=trial, steps=20)
+    """Numbers drawn around the declared defaults (log-uniform, ×0.2 to ×2; 0 → up to 0.1), flags at random."""
+    spec, rng = DECLARED[name], random.Random(name)
+    for trial in range(3):
+        hp = dict(spec.typical)
+        for key, default in spec.defaults.items():
+            if key in spec.fixed or key in spec.typical:
+                continue
+            if isinstance(default, bool):
+                candidate: Any = rng.random() < 0.5
+            else:
+                candidate = moved(default, 10 ** rng.uniform(-0.7, 0.3)) if default != 0 else rng.uniform(0, 0.1)
+                if isinstance(default, int) and not isinstance(default, bool) and default != 0:
+                    candidate = default + rng.choice([-1, 1])
+            if _valid(spec, {**hp, key: candidate}):
+                hp[key] = candidate
+        report = d2lmini.check_equivalence(name, hp, seed=trial, steps=20)
         assert report.ok, f"{hp}: {report}"
 
 
-@pytest.mark.parametrize("name", sorted(opt.OPTIMIZERS))
-def test_defaults_are_torch_defaults(name: str) -> None:
-    signature = inspect.signature(opt.TWINS[name])
-    for key, value in opt.DEFAULTS[name].items():
-        assert signature.parameters[key].default == value, f"{name}.{key}"
+@pytest.mark.parametrize("name", list(DECLARED))
+def test_defaults_are_the_reference_defaults(name: str) -> None:
+    parameters = inspect.signature(DECLARED[name].twin()).parameters
+    for key, value in DECLARED[name].defaults.items():
+        assert parameters[key].default == value, f"{name}.{key}"
+
+
+#: Constants a perturbation cannot reach at these settings, and why.
+INSENSITIVE: dict[tuple[str, str], str] = {
+    ("sgd", "dampening"): "plain SGD (momentum 0) has no buffer to damp",
+}
+
+
+def _perturbations(spec: Spec, hp: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """One wrong setting per number (each tuple entry alone: ×4, or ÷4 where ×4 is invalid; 0 → 0.05; an integer
+    + 1) and per flag (flipped)."""
+    wrong = []
+    for key, value in hp.items():
+        if key in spec.fixed or (spec.name, key) in INSENSITIVE:
+            continue
+        slots = list(range(len(value))) if isinstance(value, (tuple, list)) else [None]
+        for slot in slots:
+            v = value if slot is None else value[slot]
+            if v is None or isinstance(v, str):
+                continue
+            options = ([not v] if isinstance(v, bool) else [v + 1] if isinstance(v, int)
+                       else [0.05] if v == 0 else [4 * v, v / 4])
+            for w in options:
+                new = w if slot is None else type(value)(w if i == slot else x for i, x in enumerate(value))
+                if _valid(spec, {**hp, key: new}):
+                    wrong.append((f"{key}{'' if slot is None else f'[{slot}]'}={w!r}", {**hp, key: new}))
+                    break
+    return wrong
+
+
+@pytest.mark.parametrize("name", list(DECLARED))
+def test_the_check_catches_every_wrong_constant(name: str) -> None:
+    """Negative controls: the from-scratch update run with one constant wrong is NOT equal to the reference."""
+    spec = DECLARED[name]
+    hp = variants(spec)[-1]  # every number moved off its default: each one matters
+    full = spec.read(hp)
+    assert d2lmini.check_equivalence(name, hp).ok
+    wrong = _perturbations(spec, full)
+    assert wrong
+    for label, bad in wrong:
+        def mistaken(params, states, hyperparams, bad=bad):  # the reference still gets hp
+            spec.update(params, states, bad)
+
+        report = d2lmini.check_equivalence(name, hp, update=mistaken)
+        assert not report.ok, f"{name} with {label} passed as equal: {report}"
+        assert "NOT equal" in str(report)
 
 
 def _rmsprop_eps_inside(params, states, hyperparams):  # the common mistake: eps under the square root
@@ -118,23 +168,14 @@ def _rmsprop_eps_inside(params, states, hyperparams):  # the common mistake: eps
             p.sub_(hp["lr"] * p.grad / (v + hp["eps"]).sqrt())
 
 
-def _adam_with_eps(eps: float):
-    def adam_wrong_eps(params, states, hyperparams):
-        opt.adam(params, states, {**hyperparams, "eps": eps})
-    return adam_wrong_eps
-
-
-@pytest.mark.parametrize(("init_fn", "update_fn", "twin", "hp"), [
-    (opt.init_rmsprop_states, _rmsprop_eps_inside, torch.optim.RMSprop, {"lr": 0.01}),
-    (opt.init_adam_states, _adam_with_eps(1e-6), torch.optim.Adam, {"lr": 0.01}),
-    (opt.init_adagrad_states, opt.adagrad, torch.optim.Adagrad, {"lr": 0.1}),
-], ids=["rmsprop-eps-inside-root", "adam-eps-1e-6-vs-1e-8", "adagrad-vs-itself-control"])
-def test_the_check_catches_a_wrong_eps(init_fn, update_fn, twin, hp) -> None:
-    report = d2lmini.check_equivalence(init_fn, update_fn, twin, hp)
-    control = update_fn is opt.adagrad
-    assert report.ok is control, str(report)
-    if not control:
-        assert "NOT equal" in str(report) and report.max_delta > 1e-10
+def test_the_check_catches_eps_inside_the_root_and_the_old_form_still_works() -> None:
+    report = d2lmini.check_equivalence(opt.init_rmsprop_states, _rmsprop_eps_inside, torch.optim.RMSprop,
+                                       {"lr": 0.01})
+    assert not report.ok and report.max_delta > 1e-10
+    control = d2lmini.check_equivalence(opt.init_rmsprop_states, opt.rmsprop, torch.optim.RMSprop, {"lr": 0.01})
+    assert control.ok and control.paths == ("for-loop", "foreach")
+    assert str(control).startswith("rmsprop vs torch.optim.RMSprop (for-loop+foreach, 30 steps): largest |Δθ| = ")
+    assert str(control).endswith(" ≤ 1e-12: equal")
 
 
 def test_the_check_catches_a_momentum_form_that_damps_the_first_step() -> None:
@@ -148,8 +189,50 @@ def test_the_check_catches_a_momentum_form_that_damps_the_first_step() -> None:
                 p.sub_(hp["lr"] * state["momentum_buffer"])
 
     hp = {"lr": 0.1, "momentum": 0.9, "dampening": 0.9}
-    assert not d2lmini.check_equivalence(opt.init_momentum_states, ema_momentum, torch.optim.SGD, hp).ok
-    assert d2lmini.check_equivalence(opt.init_momentum_states, opt.momentum, torch.optim.SGD, hp).ok
+    assert not d2lmini.check_equivalence("momentum", hp, update=ema_momentum).ok
+    assert d2lmini.check_equivalence(opt.momentum, hp).ok
+
+
+def test_paths_are_chosen_and_reported() -> None:
+    report = d2lmini.check_equivalence("adam", {}, paths=["foreach"], steps=3)
+    assert report.paths == ("foreach",) and set(report.by_path) == {"foreach"}
+    with pytest.raises(ValueError, match="paths"):
+        d2lmini.check_equivalence("adam", {}, paths=["fused-ish"])
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        d2lmini.check_equivalence("adamm", {})
+    with pytest.raises(TypeError, match="4 positional"):
+        d2lmini.check_equivalence(opt.init_adam_states, opt.adam, {})
+
+
+def test_registries_are_derived_from_the_declarations() -> None:
+    assert list(opt.OPTIMIZERS) == list(opt.SPECS) == list(DECLARED)[:8]
+    for name, spec in DECLARED.items():
+        assert spec.name == name and spec.update.spec is spec
+        assert spec.update.__name__ == name and spec.init.__name__ == f"init_{name}_states"
+        assert set(spec.checks) == set(spec.defaults)
+    for name, spec in opt.SPECS.items():
+        assert opt.OPTIMIZERS[name] == (spec.init, spec.update)
+        assert opt.TWINS[name] is spec.twin() and opt.DEFAULTS[name] == spec.defaults
+    with pytest.raises(TypeError):
+        opt.DEFAULTS["adam"]["lr"] = 1.0  # type: ignore[index]  # read-only: no global mutable state
+
+
+@pytest.mark.parametrize("name", list(DECLARED))
+def test_declared_state_is_the_state_kept(name: str) -> None:
+    """The declaration's buffers (the memory table's source) are the tensors the from-scratch state holds."""
+    spec = DECLARED[name]
+    for hp in variants(spec):
+        make, _ = MODELS["matrices" if spec.matrices_only else "mlp"]
+        params = list(make().parameters())
+        for p in params:
+            p.grad = torch.randn_like(p)
+        states = spec.init(params)
+        for _ in range(2):
+            spec.update(params, states, hp)
+        for p, state in zip(params, states):
+            kept = {k: t.numel() for k, t in state.items() if torch.is_tensor(t) and t.numel() > 1}
+            declared = {k: n for k, n in spec.state_sizes(p.shape, hp).items() if n > 1}
+            assert kept == declared, f"{name} {hp} {tuple(p.shape)}"
 
 
 def test_step_counters_live_in_states_per_parameter() -> None:
@@ -179,6 +262,7 @@ BAD_HYPERPARAMS = [
     ("nesterov", {"momentum": 0.9}, ValueError, "set 'nesterov': True"),
     ("nesterov", {"momentum": 0.9, "nesterov": True, "dampening": 0.1}, ValueError, "'dampening' 0"),
     ("nesterov", {"momentum": 0.9, "nesterov": 1}, TypeError, "True or False"),
+    ("nesterov", {"momentum": 0.0, "nesterov": True}, ValueError, "'momentum' must be finite and in \\(0, 1\\)"),
     ("adagrad", {"lr_decay": -1.0}, ValueError, "'lr_decay'"),
     ("adagrad", {"initial_accumulator_value": -0.1}, ValueError, "'initial_accumulator_value'"),
     ("rmsprop", {"alpha": 1.2}, ValueError, "'alpha'"),
@@ -188,6 +272,7 @@ BAD_HYPERPARAMS = [
     ("adam", {"betas": (0.9, 1.0)}, ValueError, "'beta' must be finite and in \\[0, 1\\)"),
     ("adam", {"betas": 0.9}, TypeError, "pair"),
     ("adam", {"t": 1}, ValueError, "unknown hyperparameter"),
+    ("adam", {"maximize": True}, ValueError, "other options are not implemented"),
     ("adamw", {"weight_decay": -0.01}, ValueError, "'weight_decay'"),
     ("adamw", {"amsgrad": "yes"}, TypeError, "True or False"),
 ]
@@ -196,13 +281,31 @@ BAD_HYPERPARAMS = [
 @pytest.mark.parametrize(("name", "hp", "error", "message"), BAD_HYPERPARAMS,
                          ids=[f"{n}-{i}" for i, (n, *_) in enumerate(BAD_HYPERPARAMS)])
 def test_bad_hyperparameters_are_clear_errors(name: str, hp: dict[str, Any], error: type, message: str) -> None:
-    init_fn, update_fn = opt.OPTIMIZERS[name]
-    p = torch.zeros(2, requires_grad=True)
-    p.grad = torch.ones(2)
+    spec = DECLARED[name]
+    p = torch.zeros(2, 2, requires_grad=True)
+    p.grad = torch.ones(2, 2)
     before = p.detach().clone()
     with pytest.raises(error, match=message):
-        update_fn([p], init_fn([p]), hp)
+        spec.update([p], spec.init([p]), hp)
     assert torch.equal(p.detach(), before)
+    if not _valid(spec, {**spec.typical, **hp}):  # build starts from the typical settings (nesterov=True, …)
+        with pytest.raises(error, match=message):
+            d2lmini.build(name, [torch.zeros(2, 2, requires_grad=True)], **hp)
+
+
+@pytest.mark.parametrize("name", list(DECLARED))
+def test_every_declaration_rejects_unknown_and_badly_typed_hyperparameters(name: str) -> None:
+    spec = DECLARED[name]
+    p = torch.zeros(2, 2, requires_grad=True)
+    p.grad = torch.ones(2, 2)
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        spec.update([p], spec.init([p]), {"no_such_option": 1.0})
+    for key, default in spec.defaults.items():
+        if key in spec.fixed:
+            continue
+        bad = "yes" if isinstance(default, bool) else object()
+        with pytest.raises((TypeError, ValueError), match=f"'{key}' must be"):
+            spec.update([p], spec.init([p]), {**spec.typical, key: bad})
 
 
 def test_bad_parameter_lists_are_clear_errors() -> None:
@@ -219,22 +322,52 @@ def test_bad_parameter_lists_are_clear_errors() -> None:
     with pytest.raises(TypeError, match="hyperparams must be a dict"):
         opt.sgd([p], [{}], 0.1)
     with pytest.raises(ValueError, match="unknown optimizer"):
-        opt.read_hyperparams("lion", {})
+        opt.read_hyperparams("no_such_optimizer", {})
+
+
+def test_a_declaration_needs_a_check_for_every_hyperparameter() -> None:
+    with pytest.raises(TypeError, match="no check for hyperparameter 'gamma'"):
+        opt.declare(reference="torch.optim.SGD", init=opt.init_sgd_states, defaults=dict(lr=0.1, gamma=0.5))(
+            lambda params, states, hp: None)
+
+
+def test_a_missing_reference_names_what_it_needs() -> None:
+    spec = opt.declare(reference="torch.optim.NoSuchOptimizer", init=opt.init_sgd_states, defaults=dict(lr=0.1),
+                       requires="torch>=99")(opt.sgd.spec.rule).spec
+    with pytest.raises(ImportError, match="torch.optim.NoSuchOptimizer is not available.*needs torch>=99"):
+        spec.twin()
+
+
+@pytest.mark.parametrize("name", list(DECLARED))
+def test_build_gives_the_reference_ready_to_train(name: str) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+    optimizer = d2lmini.build(name, model, lr=1e-3)
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    assert {id(p) for group in optimizer.param_groups for p in group["params"]} == {id(p) for p in model.parameters()}
+    assert all(group["lr"] == 1e-3 for group in optimizer.param_groups)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    X, y = torch.randn(32, 4), torch.randn(32, 1)
+    before = nn.functional.mse_loss(model(X), y).item()
+    for _ in range(3):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(X), y).backward()
+        optimizer.step()
+        scheduler.step()
+    assert all(group["lr"] == pytest.approx(1e-3 / 8) for group in optimizer.param_groups)
+    if DECLARED[name].train_eval is not None:
+        optimizer.eval()
+    assert nn.functional.mse_loss(model(X), y).item() != before
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on CI; run where one is lent)")
-@pytest.mark.parametrize("foreach", [False, True], ids=["for-loop", "foreach"])
-@pytest.mark.parametrize(("name", "hyperparams"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_equal_to_torch_optim_on_cuda(name: str, hyperparams: dict[str, Any], foreach: bool) -> None:
-    """On CUDA torch's default path is foreach: multi-tensor kernels that may round differently (fused
-    multiply-adds), so both paths are checked. In float64 such rounding stays near 1e-16, far inside 1e-12."""
-    init_fn, update_fn = opt.OPTIMIZERS[name]
-    twin = opt.TWINS[name]
-
-    class Twin(twin):  # type: ignore[misc, valid-type]
-        def __init__(self, params: Any, **kwargs: Any) -> None:
-            kwargs["foreach"] = foreach
-            super().__init__(params, **kwargs)
-
-    report = d2lmini.check_equivalence(init_fn, update_fn, Twin, hyperparams, device="cuda", steps=25)
+@pytest.mark.parametrize(("name", "hyperparams"), CASES, ids=CASE_IDS)
+def test_equal_to_the_reference_on_cuda(name: str, hyperparams: dict[str, Any]) -> None:
+    """On CUDA the reference's default path is foreach: multi-tensor kernels that may round differently (fused
+    multiply-adds); both paths are checked. In float64 such rounding stays near 1e-16, far inside 1e-12."""
+    spec = DECLARED[name]
+    make, input_shape = MODELS["matrices" if spec.matrices_only else "mlp"]
+    torch.manual_seed(0)
+    report = d2lmini.check_equivalence(name, hyperparams, model=make(), input_shape=input_shape, device="cuda",
+                                       steps=25)
     assert report.ok, str(report)
