@@ -202,14 +202,17 @@ def _valid(spec: Spec, hyperparams: Mapping[str, Any]) -> bool:
 
 
 def moved(value: Any, factor: float) -> Any:
-    """Another value of the same kind: a number × ``factor`` (0 → 0.05), an integer + 2, element-wise in tuples;
-    None, strings and flags unchanged."""
+    """Another value of the same kind: a number × ``factor`` (0 → 0.05; a number in (0.5, 1), such as a β, keeps
+    to its regime: its distance to 1 is multiplied instead), an integer + 2, element-wise in tuples; None, strings
+    and flags unchanged."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, (tuple, list)):
         return type(value)(moved(v, factor) for v in value)
     if isinstance(value, int):
         return value + 2
+    if 0.5 < value < 1:
+        return 1 - (1 - value) * factor
     return 0.05 if value == 0 else value * factor
 
 

@@ -177,6 +177,9 @@ class Spec:
     def check_params(self, params: Params, states: States) -> None:
         """Clear errors for anything but tensors with gradients and one state per parameter."""
         check_params(self.name, params, states)
+        if self.train_eval is not None and any(not state.get("train_mode", True) for state in states):
+            raise ValueError(f"{self.name}: the states are in evaluation mode; call "
+                             f"{self.train_eval[0].__name__}(params, states) before the update")
         if self.matrices_only:
             for i, p in enumerate(params):
                 if p.dim() != 2:

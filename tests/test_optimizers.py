@@ -116,12 +116,15 @@ def test_defaults_are_the_reference_defaults(name: str) -> None:
 #: Constants a perturbation cannot reach at these settings, and why.
 INSENSITIVE: dict[tuple[str, str], str] = {
     ("sgd", "dampening"): "plain SGD (momentum 0) has no buffer to damp",
+    ("adafactor", "eps"): "eps2 floors RMS(p) and eps1 the second moments, both far below them here; caught "
+                          "on tiny weights and tiny gradients, below",
+    ("muon", "eps"): "eps floors ‖u‖ in Newton–Schulz, far above it here; caught on tiny gradients, below",
 }
 
 
 def _perturbations(spec: Spec, hp: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """One wrong setting per number (each tuple entry alone: ×4, or ÷4 where ×4 is invalid; 0 → 0.05; an integer
-    + 1) and per flag (flipped)."""
+    """One wrong setting per number (each tuple entry alone: ×4, or ÷4 where ×4 is invalid; a number in (0.5, 1)
+    a quarter or twice as far from 1; 0 → 0.05; an integer + 1) and per flag (flipped)."""
     wrong = []
     for key, value in hp.items():
         if key in spec.fixed or (spec.name, key) in INSENSITIVE:
@@ -132,31 +135,83 @@ def _perturbations(spec: Spec, hp: dict[str, Any]) -> list[tuple[str, dict[str, 
             if v is None or isinstance(v, str):
                 continue
             options = ([not v] if isinstance(v, bool) else [v + 1] if isinstance(v, int)
-                       else [0.05] if v == 0 else [4 * v, v / 4])
+                       else [0.05] if v == 0 else [1 - (1 - v) / 4, 1 - 2 * (1 - v)] if 0.5 < v < 1
+                       else [4 * v, v / 4])
             for w in options:
                 new = w if slot is None else type(value)(w if i == slot else x for i, x in enumerate(value))
                 if _valid(spec, {**hp, key: new}):
-                    wrong.append((f"{key}{'' if slot is None else f'[{slot}]'}={w!r}", {**hp, key: new}))
+                    wrong.append((f"{key}{'' if slot is None else f'[{slot}]'}", {**hp, key: new}))
                     break
     return wrong
 
 
 @pytest.mark.parametrize("name", list(DECLARED))
 def test_the_check_catches_every_wrong_constant(name: str) -> None:
-    """Negative controls: the from-scratch update run with one constant wrong is NOT equal to the reference."""
+    """Negative controls: the from-scratch update run with one constant wrong is NOT equal to the reference, for
+    every constant, in the setting with every number moved off its default or in the typical one (a clipping
+    threshold, say, acts only near its default)."""
     spec = DECLARED[name]
-    hp = variants(spec)[-1]  # every number moved off its default: each one matters
-    full = spec.read(hp)
-    assert d2lmini.check_equivalence(name, hp).ok
-    wrong = _perturbations(spec, full)
-    assert wrong
-    for label, bad in wrong:
-        def mistaken(params, states, hyperparams, bad=bad):  # the reference still gets hp
-            spec.update(params, states, bad)
+    bases = [variants(spec)[-1], dict(spec.typical)]
+    tried: dict[str, list[str]] = {}
+    caught: set[str] = set()
+    for hp in bases:
+        assert d2lmini.check_equivalence(name, hp).ok
+        for label, bad in _perturbations(spec, spec.read(hp)):
+            if label in caught:
+                continue
 
-        report = d2lmini.check_equivalence(name, hp, update=mistaken)
-        assert not report.ok, f"{name} with {label} passed as equal: {report}"
-        assert "NOT equal" in str(report)
+            def mistaken(params, states, hyperparams, bad=bad):  # the reference still gets hp
+                spec.update(params, states, bad)
+
+            report = d2lmini.check_equivalence(name, hp, update=mistaken)
+            tried.setdefault(label, []).append(str(report))
+            if not report.ok:
+                assert "NOT equal" in str(report)
+                caught.add(label)
+    assert tried
+    missed = {label: reports for label, reports in tried.items() if label not in caught}
+    assert not missed, f"{name}: wrong constants passed as equal: {missed}"
+
+
+class _Scale(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.factor * x
+
+
+@pytest.mark.parametrize(("name", "hp", "wrong", "model"), [
+    # weights of RMS ~1e-5 < eps2 = 1e-3: the step is eps2·ρ_t, so eps2 shows
+    ("adafactor", {"lr": 0.01}, {"eps": (None, 4e-3)},
+     lambda: _scaled(nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)), 1e-5)),
+    # inputs ×1e-12: second moments ~1e-24 fall below eps1² = 1e-20 (the default: machine epsilon², ~5e-32)
+    ("adafactor", {"lr": 0.01}, {"eps": (1e-10, 1e-3)},
+     lambda: nn.Sequential(_Scale(1e-12), nn.Linear(5, 8, bias=False), nn.Tanh(), nn.Linear(8, 3, bias=False))),
+    # inputs ×1e-12: gradients, hence ‖u‖, fall below eps = 1e-7, which then sets the scale of Newton–Schulz
+    ("muon", {"lr": 0.01}, {"eps": 4e-7},
+     lambda: nn.Sequential(_Scale(1e-12), nn.Linear(5, 8, bias=False), nn.Tanh(), nn.Linear(8, 3, bias=False))),
+], ids=["adafactor-eps2", "adafactor-eps1", "muon-eps"])
+def test_the_check_catches_eps_where_it_acts(name: str, hp: dict, wrong: dict, model: Callable) -> None:
+    """The constants the perturbation test cannot reach on ordinary models, caught where they act."""
+    spec = DECLARED[name]
+    torch.manual_seed(0)
+    assert d2lmini.check_equivalence(name, hp, model=model()).ok
+
+    def mistaken(params, states, hyperparams):
+        spec.update(params, states, {**hyperparams, **wrong})
+
+    torch.manual_seed(0)
+    report = d2lmini.check_equivalence(name, hp, model=model(), update=mistaken)
+    assert not report.ok, str(report)
+
+
+def _scaled(model: nn.Module, factor: float) -> nn.Module:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(factor)
+    return model
 
 
 def _rmsprop_eps_inside(params, states, hyperparams):  # the common mistake: eps under the square root
