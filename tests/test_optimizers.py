@@ -426,3 +426,73 @@ def test_equal_to_the_reference_on_cuda(name: str, hyperparams: dict[str, Any]) 
     report = d2lmini.check_equivalence(name, hyperparams, model=make(), input_shape=input_shape, device="cuda",
                                        steps=25)
     assert report.ok, str(report)
+
+
+def test_references_are_imported_only_when_needed() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, d2lmini, d2lmini.checks, d2lmini.benchmark; "
+            "print(sorted(m for m in ('lion_pytorch', 'schedulefree') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_an_older_torch_gets_a_clear_error_and_the_from_scratch_rule_still_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for attr, version in (("Muon", "torch>=2.9"), ("Adafactor", "torch>=2.5")):
+        monkeypatch.delattr(torch.optim, attr)
+        name = attr.lower()
+        with pytest.raises(ImportError, match=f"torch.optim.{attr} is not available.*needs {version}"):
+            d2lmini.check_equivalence(name, {})
+        p = torch.ones(3, 2, requires_grad=True)
+        p.grad = torch.ones(3, 2)
+        DECLARED[name].update([p], DECLARED[name].init([p]), {"lr": 0.1})
+        assert not torch.equal(p.detach(), torch.ones(3, 2))
+
+
+def test_muon_takes_matrices_only() -> None:
+    bias = torch.zeros(3, requires_grad=True)
+    bias.grad = torch.ones(3)
+    with pytest.raises(ValueError, match="2-D weight matrices only"):
+        d2lmini.beyond.muon([bias], d2lmini.beyond.init_muon_states([bias]))
+    with pytest.raises(ValueError, match="2-D weight matrices only.*shapes \\[\\(3,\\), \\(8,\\)\\]"):
+        d2lmini.check_equivalence("muon", {}, model=nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)))
+
+
+def test_muon_with_adamw_splits_a_model_and_shares_one_lr() -> None:
+    model = nn.Sequential(nn.Embedding(10, 6), nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 8), nn.LayerNorm(8),
+                          nn.Linear(8, 10))
+    optimizer = d2lmini.build("muon", model, lr=0.02, weight_decay=0.05)
+    muon_group, adamw_group = optimizer.param_groups
+    assert [tuple(p.shape) for p in muon_group["params"]] == [(8, 6), (8, 8)]  # hidden matrices
+    assert {tuple(p.shape) for p in adamw_group["params"]} == {(10, 6), (8,), (10, 8), (10,)}  # the rest
+    assert muon_group["adjust_lr_fn"] == "match_rms_adamw" and muon_group["lr"] == adamw_group["lr"] == 0.02
+    assert muon_group["weight_decay"] == adamw_group["weight_decay"] == 0.05
+    tokens = torch.randint(0, 10, (4, 5))
+    model(tokens).logsumexp(-1).mean().backward()
+    optimizer.step()
+    restored = d2lmini.build("muon", model, lr=0.02, weight_decay=0.05)
+    restored.load_state_dict(optimizer.state_dict())
+    assert len(restored.state) == len(optimizer.state) == len(list(model.parameters()))
+
+
+def test_schedule_free_modes() -> None:
+    spec = DECLARED["adamw_schedulefree"]
+    to_train, to_eval = spec.train_eval
+    assert not spec.schedule
+    p = torch.ones(4, requires_grad=True)
+    states = spec.init([p])
+    for _ in range(3):
+        p.grad = torch.arange(4.0)
+        spec.update([p], states, {"lr": 0.1})
+    y = p.detach().clone()
+    to_eval([p], states)
+    x = p.detach().clone()
+    assert not torch.equal(x, y)
+    with pytest.raises(ValueError, match="evaluation mode; call adamw_schedulefree_train"):
+        spec.update([p], states, {"lr": 0.1})
+    to_eval([p], states)  # twice: no change, as the library's eval()
+    assert torch.equal(p.detach(), x)
+    to_train([p], states)
+    assert torch.allclose(p.detach(), y, atol=1e-6)
