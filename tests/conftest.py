@@ -23,6 +23,8 @@ matplotlib.use("Agg")
 
 from d2lmini import data  # noqa: E402
 
+from browser import chromium, site, site_url  # noqa: E402,F401  (the browser tests' shared fixtures)
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements-lock.txt"
 #: Packages whose versions change the numbers that the notebooks print.

@@ -55,12 +55,49 @@ def test_first_cell_installs_d2lmini_from_this_repository(path: Path) -> None:
     assert 'find_spec("d2lmini") is None' in first
 
 
+EXERCISES = re.compile(r"^#+ .*Exercises", re.M)
+DROPDOWN = re.compile(r"```\{admonition\} Solution\s*\n:class: dropdown")
+EXERCISE = re.compile(r"^(?:\*\*\d+\.\*\*|\d+\.\s)", re.M)  # "**1.** ..." or "1. ..." at a line's start
+PROMPTS = {"code_prompt_show": "Solution", "code_prompt_hide": "Hide the solution"}
+
+
+def _ends_with_dropdown(markdown: str) -> bool:
+    last = markdown.rfind("```{admonition}")
+    return last >= 0 and ":class: dropdown" in markdown[last:] and markdown.rstrip().endswith("```")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_has_exercises_with_hidden_solutions(path: Path) -> None:
-    markdown = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
-                       if c["cell_type"] == "markdown")
-    assert re.search(r"^#+ .*Exercises", markdown, re.M) or path.stem == "side_by_side"
-    assert ":class: dropdown" in markdown or path.stem == "side_by_side"
+def test_exercises_have_one_click_solutions(path: Path) -> None:
+    """CONTRIBUTING.md "Exercises": a solution in words is a dropdown admonition titled Solution; one that computes
+    is a single code cell tagged hide-cell whose toggle reads "Solution" and whose first line is a comment; never a
+    dropdown followed by a hidden code cell (two clicks, and the code's toggle shows while the solution is closed)."""
+    cells = json.loads(path.read_text())["cells"]
+    start = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                  and EXERCISES.search("".join(c["source"]))), None)
+    assert start is not None, "no Exercises section"
+    exercises = solutions = 0
+    for i, cell in enumerate(cells[start:], start):
+        source = "".join(cell["source"])
+        if i == start:
+            source = source[EXERCISES.search(source).start():]
+        if cell["cell_type"] == "markdown":
+            # exercises are counted outside the solutions' dropdowns (which may hold numbered lists)
+            exercises += len(EXERCISE.findall(DROPDOWN.split(source)[0]))
+            exercises += sum(len(EXERCISE.findall(part.split("```", 1)[-1])) for part in DROPDOWN.split(source)[1:])
+            solutions += len(DROPDOWN.findall(source))
+            continue
+        if not source.strip():
+            continue
+        where = f"code cell {i} after the Exercises heading"
+        assert "hide-cell" in cell["metadata"].get("tags", []), f"{where}: tag it hide-cell"
+        prompts = cell["metadata"].get("mystnb", {})
+        assert {k: prompts.get(k) for k in PROMPTS} == PROMPTS, f"{where}: its toggle must read Solution: {prompts}"
+        assert source.lstrip().startswith("#"), f"{where}: open with a comment that says the answer's reasoning"
+        previous = cells[i - 1]
+        assert not (previous["cell_type"] == "markdown" and _ends_with_dropdown("".join(previous["source"]))), \
+            f"{where}: a dropdown followed by a hidden code cell takes two clicks; keep one of them"
+        solutions += 1
+    assert solutions >= max(1, exercises), f"{exercises} exercises but {solutions} solutions"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
