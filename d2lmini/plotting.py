@@ -76,35 +76,58 @@ def plot_trajectories(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     return ax
 
 
+#: The animation's own figure (``ax=None``): 480 px wide at 100 dpi, so it is shown at its drawn size in the
+#: book's column and at three quarters of it on a 390 px phone, where its 9-10 pt text stays about 10 px high.
+ANIMATION_FIGSIZE = (4.8, 4.4)
+ANIMATION_DPI = 100
+
+
 def animate_trajectories(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                          trajectories: Mapping[str, Trajectory], *, ax: Axes | None = None, interval: int = 200,
                          every: int = 1, title: str | None = None, margin: float = 0.5,
-                         xlim: Limits | None = None, ylim: Limits | None = None) -> FuncAnimation:
+                         xlim: Limits | None = None, ylim: Limits | None = None,
+                         minimum: tuple[float, float] | None = None) -> FuncAnimation:
     """Animate the trajectories over the contours of ``f``: the frame of step ``k`` draws every run up to step ``k``.
 
     There is one frame per point of the longest trajectory (shorter ones stay at their end), or, with ``every=n``,
-    one per ``n`` steps plus the last. ``interval`` is the delay between frames in milliseconds. Show it without a
-    kernel with ``IPython.display.HTML(animation_html(anim))``, after ``plt.close(fig)`` so that the figure is not
-    also stored as a still image.
+    one per ``n`` steps plus the last. ``interval`` is the delay between frames in milliseconds; ``minimum``, if
+    given, is marked with a cross. Without ``ax`` the animation gets its own figure, drawn to be read on a phone as
+    well as in the book's column (``ANIMATION_FIGSIZE`` at ``ANIMATION_DPI``, the legend under the plot). Show it
+    without a kernel with ``IPython.display.HTML(animation_html(anim))``, which closes the figure so that it is
+    not also stored as a still image.
     """
     from matplotlib.animation import FuncAnimation
 
     for name, value in (("interval", interval), ("every", every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if minimum is not None and len(minimum) != 2:
+        raise ValueError(f"minimum must be a point (x1, x2), got {minimum!r}")
+    own_figure = ax is None
     if ax is None:
-        ax = plt.figure().gca()
+        _, ax = plt.subplots(figsize=ANIMATION_FIGSIZE, dpi=ANIMATION_DPI, layout="constrained")
     box = _contour_box(f, trajectories, ax, margin, xlim, ylim)
     ax.set_xlim(box[0])  # fixed: the lines grow frame by frame, the view does not follow them
     ax.set_ylim(box[1])
     paths = [ax.plot([], [], "-", linewidth=1, label=label)[0] for label in trajectories]
     heads = [ax.plot([], [], "o", markersize=4, color=path.get_color())[0] for path in paths]
     ax.plot(*trajectories[next(iter(trajectories))][0], "k*", markersize=8, zorder=3)
-    counter = ax.text(0.02, 0.96, "", transform=ax.transAxes, va="top", fontsize="small")
-    if len(trajectories) > 1:
-        ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
+    if minimum is not None:
+        ax.plot(*minimum, "kx", markersize=8, zorder=3, label="minimum")
+    counter = ax.text(0.02, 0.96, "", transform=ax.transAxes, va="top", fontsize=10,
+                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+    if own_figure:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=min(4, len(ax.get_legend_handles_labels()[1])),
+                  fontsize=9, frameon=False, handlelength=1.5, columnspacing=1.0)
+        if title:
+            ax.set_title(title, fontsize=10)
+        ax.figure.canvas.draw()  # lay the figure out once, for the first frame,
+        ax.figure.set_layout_engine("none")  # and keep that layout in every frame (fast, and nothing jumps)
+    else:
+        if len(trajectories) > 1:
+            ax.legend(fontsize="small")
+        if title:
+            ax.set_title(title, fontsize="medium")
     last = max(len(t) for t in trajectories.values()) - 1
     steps = list(range(0, last, every)) + [last]
 
@@ -122,23 +145,28 @@ def animate_trajectories(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def animation_html(anim: FuncAnimation, colors: int | None = 64) -> str:
     """``anim.to_jshtml()``, the animation with its frames embedded, which plays in a web page with no kernel.
 
-    Two changes make it fit a static site: the Font Awesome stylesheet that matplotlib links from a CDN is left out
-    (the course's site ships Font Awesome, and loads nothing off-host), and each PNG frame is reduced to ``colors``
-    colors (Pillow's octree, no dithering), about four times smaller; ``colors=None`` keeps the frames as drawn.
+    Three changes make it fit a static site: the Font Awesome stylesheet that matplotlib links from a CDN is left
+    out (the course's site ships Font Awesome, and loads nothing off-host); the frame and the slider shrink to the
+    width of the page, so nothing is clipped on a phone; and each PNG frame is reduced to ``colors`` colors
+    (Pillow's octree, no dithering), about four times smaller (``colors=None`` keeps the frames as drawn). The
+    animation's figure is closed, so that the notebook does not also store it as a still image.
     """
     if colors is not None and (isinstance(colors, bool) or not isinstance(colors, int) or not 2 <= colors <= 256):
         raise ValueError(f"colors must be an integer from 2 to 256, or None, got {colors!r}")
     html = re.sub(r"<link\s[^>]*href=\"https?://[^\"]*\"[^>]*>\s*", "", anim.to_jshtml())
+    html = html.replace('<img id="_anim_img', '<img style="max-width: 100%; height: auto" id="_anim_img')
+    html = re.sub(r"(input\[type=range\]\.anim-slider \{\s*width: \d+px;)", r"\1 max-width: 100%;", html)
+    plt.close(anim._fig)  # matplotlib's FuncAnimation keeps its figure there
     if colors is None:
         return html
 
     def reduce(match: re.Match[str]) -> str:
         from PIL import Image
 
-        frame = Image.open(io.BytesIO(base64.b64decode(match.group(2).replace("\\\n", "")))).convert("RGB")
+        drawn = Image.open(io.BytesIO(base64.b64decode(match.group(2).replace("\\\n", ""))))
         buffer = io.BytesIO()
-        frame.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
-            buffer, format="png", optimize=True)
+        drawn.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+            buffer, format="png", optimize=True, dpi=drawn.info.get("dpi", (72, 72)))  # keep the drawn dpi
         return f'{match.group(1)}{base64.b64encode(buffer.getvalue()).decode("ascii")}"'
 
     return re.sub(r'(frames\[\d+\] = "data:image/png;base64,)([^"]*)"', reduce, html)
