@@ -50,10 +50,12 @@ class EquivalenceReport:
         return self.max_delta <= self.tolerance
 
     def __str__(self) -> str:
+        """One verdict, on one line when it fits the book's 79 columns, else on two."""
         verdict = "equal" if self.ok else "NOT equal"
         how = "+".join(self.paths) + (", train+eval" if self.eval_mode else "")
-        return (f"{self.name} vs {self.twin} ({how}, {len(self.deltas)} steps): largest |Δθ| = "
-                f"{self.max_delta:.1e} {'≤' if self.ok else '>'} {self.tolerance:g}: {verdict}")
+        head = f"{self.name} = {self.twin} ({how}, {len(self.deltas)} steps):"
+        tail = f"largest |Δθ| = {self.max_delta:.1e} {'≤' if self.ok else '>'} {self.tolerance:g}, {verdict}"
+        return f"{head} {tail}" if len(head) + len(tail) < 79 else f"{head}\n  {tail}"
 
     def plot(self, ax: Axes | None = None) -> Axes:
         """Log-scale plot of the largest |Δθ| per step; exact zeros are drawn at 1e-20."""

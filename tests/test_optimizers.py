@@ -229,8 +229,9 @@ def test_the_check_catches_eps_inside_the_root_and_the_old_form_still_works() ->
     assert not report.ok and report.max_delta > 1e-10
     control = d2lmini.check_equivalence(opt.init_rmsprop_states, opt.rmsprop, torch.optim.RMSprop, {"lr": 0.01})
     assert control.ok and control.paths == ("for-loop", "foreach")
-    assert str(control).startswith("rmsprop vs torch.optim.RMSprop (for-loop+foreach, 30 steps): largest |Δθ| = ")
-    assert str(control).endswith(" ≤ 1e-12: equal")
+    assert str(control).startswith("rmsprop = torch.optim.RMSprop (for-loop+foreach, 30 steps):\n  largest |Δθ| = ")
+    assert str(control).endswith(" ≤ 1e-12, equal")
+    assert str(report).endswith(", NOT equal")
 
 
 def test_the_check_catches_a_momentum_form_that_damps_the_first_step() -> None:
