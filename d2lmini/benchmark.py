@@ -200,6 +200,14 @@ def run(task: Task, optimizer: str, lr: float, seed: int, *, device: torch.devic
         torch.set_num_threads(previous)
 
 
+def _check_optimizer(optimizer: str) -> None:
+    """These tasks train the course's first eight optimizers (``TWINS``): elementwise rules with one mode and no
+    special construction, which is what the batched runs rely on."""
+    if optimizer not in TWINS:
+        raise ValueError(f"the benchmark tasks train one of {sorted(TWINS)}, got {optimizer!r}; for the optimizers "
+                         "of 'Beyond AdamW' use d2lmini.build (as benchmarks/transformer.py does)")
+
+
 def _check_eval_every(eval_every: int) -> None:
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
@@ -208,6 +216,7 @@ def _check_eval_every(eval_every: int) -> None:
 def _run(task: Task, optimizer: str, lr: float, seed: int, device: torch.device | str | None, eval_every: int,
          make_scheduler: SchedulerFactory | None, stop_below: float | None = None) -> Run:
     _check_eval_every(eval_every)
+    _check_optimizer(optimizer)
     device = try_gpu() if device is None else torch.device(device)
     torch.manual_seed(seed)
     model = task.make_model().to(device)
@@ -293,6 +302,7 @@ def run_batch(task: Task, optimizer: str, lrs: Sequence[float], seeds: Sequence[
     from torch.func import functional_call, vmap
 
     _check_eval_every(eval_every)
+    _check_optimizer(optimizer)
     if not lrs or not seeds:
         return []
     device = try_gpu() if device is None else torch.device(device)

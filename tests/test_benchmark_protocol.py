@@ -107,6 +107,13 @@ def test_stop_below_stops_where_the_full_run_reaches_the_target() -> None:
     assert timed.seconds_to(target) == timed.seconds[-1]
 
 
+def test_the_tasks_name_the_way_to_train_other_optimizers() -> None:
+    with pytest.raises(ValueError, match="d2lmini.build"):
+        benchmark.run_batch(benchmark.surface_task(steps=5), "muon", [0.01], [0], device="cpu")
+    with pytest.raises(ValueError, match="d2lmini.build"):
+        benchmark.run(benchmark.surface_task(steps=5), "lion", 0.01, 0, device="cpu")
+
+
 def test_run_batch_rejects_bad_eval_every() -> None:
     with pytest.raises(ValueError, match="eval_every"):
         benchmark.run_batch(benchmark.surface_task(steps=5), "sgd", [0.01], [0], device="cpu", eval_every=0)
