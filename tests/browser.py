@@ -321,6 +321,10 @@ def measure(browser: Any, url: str, viewport: tuple[int, int], screenshot: Path 
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot))
+            if result["first_figure"] is not None:  # and the screen that shows the first picture
+                page.evaluate(_HELPERS + "() => { figures()[0].scrollIntoView({block: 'start'}); scrollBy(0, -80); }")
+                page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-figure.png")))
+                page.evaluate("() => window.scrollTo(0, 0)")
         if viewport[0] < 992:  # the theme's breakpoint: below it the sidebars are hidden behind buttons
             result["site_menu"] = _menu(page, ".primary-toggle", SITE_LINKS)
             result["page_menu"] = _menu(page, ".secondary-toggle", PAGE_LINKS)
