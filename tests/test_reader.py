@@ -35,11 +35,8 @@ KNOWN_MISSES: dict[str, set[str]] = {
     "chapters/sgd": {"no sideways blocks"},
     "chapters/minibatch_sgd": {"no sideways blocks"},
     "chapters/momentum": {"first figure", "length", "no sideways blocks", "one-click solutions"},
-    "chapters/adam": {"first figure"},
-    "chapters/adamw": {"first figure", "no sideways blocks", "one-click solutions"},
-    "chapters/side_by_side": {"first figure", "no sideways blocks", "one-click solutions"},
     "chapters/lr_schedules": {"first figure", "length", "no sideways blocks", "one-click solutions"},
-    "chapters/speed": {"first figure", "length", "no sideways blocks", "one-click solutions"},
+    "chapters/speed": {"length", "no sideways blocks"},
 }
 
 Check = Callable[[str, dict[str, Any]], "str | None"]
