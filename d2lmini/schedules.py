@@ -211,13 +211,15 @@ def used_lrs(make_scheduler: SchedulerFactory | None, base_lr: float, steps: int
 # ---------------------------------------------------------------- the other momentum convention
 
 def init_momentum_lr_inside_states(params: Sequence[torch.Tensor]) -> list[dict[str, Any]]:
-    """One velocity per parameter, and the learning rate of the previous step (for the correction)."""
+    """One velocity per parameter, and the learning rate of the previous
+    step (for the correction)."""
     return [{"velocity": None, "prev_lr": None} for _ in params]
 
 
 def momentum_lr_inside(params: Sequence[torch.Tensor], states: Sequence[dict[str, Any]],
                        hyperparams: Hyperparams) -> None:
-    """Momentum with the learning rate inside the velocity: v ← μ·v + lr·g, p ← p − v (not torch's form)."""
+    """Momentum with the learning rate inside the velocity (not torch's form):
+    v ← μ·v + lr·g, p ← p − v."""
     lr, mu = hyperparams["lr"], hyperparams["momentum"]
     with torch.no_grad():
         for p, state in zip(params, states):
@@ -231,9 +233,11 @@ def momentum_lr_inside(params: Sequence[torch.Tensor], states: Sequence[dict[str
 
 def momentum_corrected(params: Sequence[torch.Tensor], states: Sequence[dict[str, Any]],
                        hyperparams: Hyperparams) -> None:
-    """:func:`momentum_lr_inside` with Goyal et al.'s momentum correction: v ← μ·(lr / lr_prev)·v + lr·g, p ← p − v.
+    """:func:`momentum_lr_inside` with Goyal et al.'s momentum correction:
+    v ← μ·(lr / lr_prev)·v + lr·g, p ← p − v.
 
-    The rescaling keeps v equal to torch's ``lr·b`` when the learning rate changes.
+    The rescaling keeps v equal to torch's ``lr·b`` when the learning rate
+    changes.
     """
     lr, mu = hyperparams["lr"], hyperparams["momentum"]
     with torch.no_grad():
