@@ -101,7 +101,7 @@ def train_2d(trainer: Trainer, states: Any, hyperparams: Mapping[str, Any],
         step()
         x1, x2 = x.tolist()
         if not (math.isfinite(x1) and math.isfinite(x2)):
-            raise DivergenceError(f"diverged at step {i + 1} with {_lr(hyperparams)}: x = ({x1}, {x2})")
+            raise DivergenceError(f"diverged at step {i + 1} with {_lr(hyperparams)}: x = ({x1:.3g}, {x2:.3g})")
         results.append((x1, x2))
     if verbose:
         print(f"epoch {steps}, x1: {results[-1][0]:f}, x2: {results[-1][1]:f}")
