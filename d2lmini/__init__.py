@@ -5,12 +5,13 @@ their declarations), ``beyond`` (the optimizers beyond AdamW, ``DECLARED``: ever
 ``build``: the reference implementation ready to train),
 ``training``
 (the 2-D runner and the airfoil loop), ``plotting`` (figures), ``checks`` (proof of equality with torch.optim),
-``schedules`` (learning-rate schedules and their torch twins) and ``benchmark`` (the optimizer comparison).
+``schedules`` (learning-rate schedules and their torch twins), ``benchmark`` (the optimizer comparison) and
+``transformer`` (the character-level transformer of "Optimizers on a real network", its task and training loop).
 Names that d2l readers know (``train_2d``, ``show_trace_2d``, ``get_data_ch11``, ``train_ch11``,
 ``train_concise_ch11``, ``Timer``, ``Animator``, ``try_gpu``, ``set_figsize``) keep their d2l names.
 """
 
-from . import benchmark, beyond, schedules
+from . import benchmark, beyond, schedules, transformer
 from .beyond import DECLARED, build
 from .checks import EquivalenceReport, check_equivalence
 from .data import (
@@ -54,4 +55,5 @@ __all__ = [
     "time_machine_split", "get_data_ch11", "linreg", "load_airfoil", "load_array",
     "plot_losses", "plot_trajectories", "set_figsize", "show_trace_2d", "squared_loss", "train_2d", "train_ch11",
     "train_concise_ch11", "try_gpu", "benchmark", "schedules", "animate_trajectories", "animation_html",
+    "transformer",
 ]
