@@ -22,8 +22,9 @@ install-test:
 
 # Every test: unit tests, every notebook under nbval, the site build and the browser tests. A skip that is not
 # expected here (only the CUDA variants skip on a CPU machine) fails the run (D2LMINI_STRICT_SKIPS, tests/conftest.py).
+# OMP_WAIT_POLICY=PASSIVE: two test workers share two cores; threads that spin while they wait would stall each other.
 test: install-test  ## unit tests, notebooks under nbval, the site build and the browser tests
-	D2LMINI_STRICT_SKIPS=1 $(PYTEST) -n 2 --dist loadscope; rc=$$?; \
+	D2LMINI_STRICT_SKIPS=1 OMP_WAIT_POLICY=PASSIVE $(PYTEST) -n 2 --dist loadscope; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests; that is a failure here"; fi; exit $$rc
 
 # The unit tests alone (no notebooks, no site build, no browser, no fresh environments): under a minute.
