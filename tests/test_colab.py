@@ -45,16 +45,14 @@ def test_a_chapter_runs_in_a_fresh_environment_from_an_empty_directory(tmp_path:
     workdir = tmp_path / "colab"
     workdir.mkdir()
     notebook = json.loads((ROOT / "chapters" / "minibatch_sgd.ipynb").read_text())
-    repo = CONFIG["repository"]
-    install = "".join(notebook["cells"][next(i for i, c in enumerate(notebook["cells"])
-                                             if c["cell_type"] == "code")]["source"])
-    github = f"d2lmini @ git+{repo['url']}@{repo['branch']}"
-    assert github in install
+    install = "".join(next(c for c in notebook["cells"] if c["cell_type"] == "code")["source"])
+    github = 'f"d2lmini @ git+{REPOSITORY}@{BRANCH}"'
+    assert github in install and CONFIG["repository"]["url"] in install
     clone = tmp_path / "clone"  # a copy of the repository as pip would fetch it
     shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns("_build", ".git", "__pycache__"))
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
-            cell["source"] = "".join(cell["source"]).replace(github, f"d2lmini @ file://{clone}")
+            cell["source"] = "".join(cell["source"]).replace(github, f'"d2lmini @ file://{clone}"')
     (workdir / "chapter.ipynb").write_text(json.dumps(notebook))
 
     run = ("import nbformat, nbclient; nb = nbformat.read('chapter.ipynb', 4); "
