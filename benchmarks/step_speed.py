@@ -52,6 +52,7 @@ from typing import Any
 import torch
 
 from d2lmini import DECLARED
+from d2lmini.training import cpu_name
 
 from . import fast_optim
 
@@ -291,17 +292,6 @@ def headline(records: Sequence[Record], name: str = "adam", layout: str = "large
         raise ValueError(f"the headline needs {sorted(missing)} at {largest:.0e} parameters")
     return (f"{name}: scratch_fast/torch_fused={ms['scratch_fast'] / ms['torch_fused']:.2f} "
             f"torch_fused/ceiling={ms['ceiling'] / ms['torch_fused']:.2f}")
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what platform reports."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -38,6 +38,7 @@ import torch
 
 from d2lmini import DECLARED, benchmark
 from d2lmini import transformer as tr
+from d2lmini.training import cpu_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CLASSIC = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
@@ -79,17 +80,6 @@ def task_record(task: tr.CharLMTask) -> dict[str, Any]:
             "warmup": task.warmup, "n_val_windows": len(task.val_starts), "eval_every": task.eval_every,
             "schedule": "warmup_cosine (start_factor 0.1, eta_min 0)", "threads": 1,
             "n_params": sum(p.numel() for p in task.make_model().parameters())}
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what platform reports."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,17 @@ class Timer:
     def cumsum(self) -> list[float]:
         """The accumulated times."""
         return np.array(self.times).cumsum().tolist()
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo, else what platform reports), recorded beside stored results."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def try_gpu(i: int = 0) -> torch.device:

@@ -1,7 +1,7 @@
 """Shared fixtures and the suite's policies.
 
 - Stored notebook outputs are compared strictly (nbval) only on the versions they were made with
-  (``requirements-lock.txt``) and on CPU; elsewhere the notebooks still run top to bottom, and only errors fail
+  (``requirements-lock.txt``), on the CPU model they were made on, and without a GPU; elsewhere the notebooks still run top to bottom, and only errors fail
   (nbval's lax mode), since other versions change last digits. The report header says which mode ran and why.
 - ``slow`` marks the notebooks, the site build, the browser tests and the fresh-environment tests; ``make
   test-fast`` deselects them.
@@ -58,6 +58,19 @@ def version_mismatches() -> list[str]:
     return found
 
 
+def other_cpus() -> list[str]:
+    """The CPUs, other than this one, on which stored outputs were made (``tools/execute_notebooks.py`` records it):
+    another CPU may round matrix products differently, and the last digits with them."""
+    import json
+
+    from d2lmini.training import cpu_name
+
+    recorded = set()
+    for path in (ROOT / "chapters").glob("*.ipynb"):
+        recorded.add(json.loads(path.read_text())["metadata"].get("executed_with", {}).get("cpu"))
+    return sorted(cpu for cpu in recorded - {None, cpu_name()})
+
+
 def _gpu() -> bool:
     import torch
 
@@ -71,7 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: notebooks, site build, browser and fresh-environment tests "
                                        "(deselected by `make test-fast`)")
     if getattr(config.option, "nbval", False):
-        reasons = version_mismatches() + (["a CUDA device is present"] if _gpu() else [])
+        reasons = version_mismatches() + [f"outputs made on another CPU ({cpu})" for cpu in other_cpus()]
+        reasons += ["a CUDA device is present"] if _gpu() else []
         if reasons:
             config.option.nbval_lax = True  # nbval reads this when it collects each notebook
         config.stash[_MODE] = "errors only, since " + "; ".join(reasons) if reasons else "strictly (locked versions)"

@@ -19,6 +19,15 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def executed_with() -> dict[str, str]:
+    """What the stored outputs depend on beyond the code: the CPU and the torch build (tests/conftest.py reads it)."""
+    import torch
+
+    from d2lmini.training import cpu_name
+
+    return {"cpu": cpu_name(), "torch": torch.__version__}
+
+
 def execute(path: Path, timeout: int = 600) -> float:
     """Execute ``path`` in place with its directory as the working directory; return the seconds it took."""
     nb = nbformat.read(path, as_version=4)
@@ -31,6 +40,7 @@ def execute(path: Path, timeout: int = 600) -> float:
                    record_timing=False).execute()
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
+    nb.metadata["executed_with"] = executed_with()
     nbformat.write(nb, path)
     return seconds
 
