@@ -1,8 +1,9 @@
 """Shared fixtures and the suite's policies.
 
 - Stored notebook outputs are compared strictly (nbval) only on the versions they were made with
-  (``requirements-lock.txt``), on the CPU model they were made on, and without a GPU; elsewhere the notebooks still run top to bottom, and only errors fail
-  (nbval's lax mode), since other versions change last digits. The report header says which mode ran and why.
+  (``requirements-lock.txt``), on the CPU model they were made on, and without a GPU; elsewhere the notebooks
+  still run top to bottom, and only errors fail (nbval's lax mode), since other versions or processors change last
+  digits. The report header says which mode ran and why.
 - ``slow`` marks the notebooks, the site build, the browser tests and the fresh-environment tests; ``make
   test-fast`` deselects them.
 - With ``D2LMINI_STRICT_SKIPS=1`` (``make test``), a skip whose reason is not an expected one fails the run.
