@@ -202,6 +202,19 @@ def test_the_floor_notebook_imports_steps_and_plots(monkeypatch: pytest.MonkeyPa
     assert capsys.readouterr().out.strip() == str([round(x, 4) for x in namespace["params"][0].tolist()])
 
 
-def test_book_time_finds_the_chapters() -> None:
-    assert book_time.CHAPTERS == ROOT / "chapters"
-    assert sorted(book_time.CHAPTERS.glob("*.ipynb"))
+def test_book_time_fails_a_chapter_over_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The time budget is enforced by the benchmark (exit status 1, OVER BUDGET), not by a timed test."""
+    assert book_time.budget(ROOT / "chapters" / "transformer.ipynb") == book_time.REAL_NETWORK_BUDGET_S
+    assert book_time.budget(ROOT / "chapters" / "gd.ipynb") == book_time.BUDGET_S
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1 + 1)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setattr(book_time, "execute", lambda nb, cwd, timeout=600: 1.0)  # no kernels: only the verdict
+    assert book_time.main([str(path)]) == 0
+    monkeypatch.setattr(book_time, "BUDGET_S", -1.0)  # any time at all is over this budget
+    assert book_time.main([str(path)]) == 1
+    assert "OVER BUDGET" in capsys.readouterr().out
