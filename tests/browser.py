@@ -218,9 +218,8 @@ _OPEN_EVERYTHING = """
 _BLOCKS = _HELPERS + """
 () => {
   const de = document.documentElement;
-  // the install cell, hidden and verbatim from CONTRIBUTING.md, is exempt: its pip URL is one long string
   const blocks = [...article.querySelectorAll('pre, table, .cell_output .output, .pst-scrollable-table-container')]
-    .filter(b => shown(b) && b.scrollWidth > b.clientWidth + 1 && !b.innerText.includes('find_spec("d2lmini")'));
+    .filter(b => shown(b) && b.scrollWidth > b.clientWidth + 1);
   const small = figures().map(i => ({src: i.src.split('/').pop().slice(0, 60),
                                     ratio: i.getBoundingClientRect().width / i.naturalWidth}))
     .filter(f => f.ratio < %(ratio)s);
