@@ -45,8 +45,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
-from benchmarks.step_speed import cpu_name
 from d2lmini import benchmark
+from d2lmini.training import cpu_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PATH = RESULTS / "batch_size-cpu.json"
