@@ -198,8 +198,6 @@ def test_the_chapter_stores_light_animations_that_play_without_a_kernel() -> Non
     assert NOTEBOOK.stat().st_size < 3_000_000
 
 
-@pytest.mark.xfail(strict=True, reason="side_by_side still draws its animations at 85 dpi with an x-small legend; "
-                                       "take this mark off once it uses animate_trajectories' own figure")
 def test_the_chapter_stores_animations_legible_on_a_phone() -> None:
     for _, html in stored_animations():
         frame = Image.open(io.BytesIO(frames_of(html)[0]))
