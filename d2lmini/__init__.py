@@ -1,12 +1,11 @@
 """d2lmini: the small helper package of the deep-learning optimizers course.
 
 Modules: ``data`` (the shipped, hash-checked data and its loaders), ``optimizers`` (the from-scratch optimizers and
-their declarations), ``beyond`` (the optimizers beyond AdamW, ``DECLARED``: every declared optimizer, and
-``build``: the reference implementation ready to train),
-``training``
-(the 2-D runner and the airfoil loop), ``plotting`` (figures), ``checks`` (proof of equality with torch.optim),
-``schedules`` (learning-rate schedules and their torch twins), ``benchmark`` (the optimizer comparison) and
-``transformer`` (the character-level transformer of "Optimizers on a real network", its task and training loop).
+their declarations), ``beyond`` (the optimizers beyond AdamW; ``DECLARED``, every declared optimizer; ``build``, the
+reference implementation ready to train), ``training`` (the 2-D runner and the airfoil loop), ``plotting``
+(figures), ``checks`` (proof of equality with the reference), ``schedules`` (learning-rate schedules and their torch
+twins), ``benchmark`` (the optimizer comparison), ``transformer`` (the character-level transformer of "Optimizers on
+a real network", its task and training loop) and ``stability`` (gradient clipping from scratch).
 Names that d2l readers know (``train_2d``, ``show_trace_2d``, ``get_data_ch11``, ``train_ch11``,
 ``train_concise_ch11``, ``Timer``, ``Animator``, ``try_gpu``, ``set_figsize``) keep their d2l names.
 """
